@@ -1,0 +1,327 @@
+"""Noise schedules: named β_t recipes turned into an immutable :class:`NoiseSchedule`.
+
+Timesteps are 0-based, t = 0 … T-1, as in diffusers. Where diffusers has a name,
+the formula is diffusers' (``DDPMScheduler(beta_schedule=...)``) so that a
+diffusers ``scheduler_config.json`` maps one to one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "NoiseSchedule",
+    "ScheduleError",
+    "SCHEDULE_NAMES",
+    "SCHEDULE_ALIASES",
+    "SCHEDULE_PARAMS",
+    "make_schedule",
+    "rescale_zero_terminal_snr",
+    "from_diffusers_config",
+]
+
+MAX_TIMESTEPS = 100_000
+
+
+class ScheduleError(InputError):
+    """A schedule was asked for with a name or parameters that cannot work."""
+
+
+# ---------------------------------------------------------------------------
+# β recipes. Each returns float64 betas of shape (T,).
+# ---------------------------------------------------------------------------
+
+
+def _linear(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+    # Ho et al. 2020, §4: β_t linear from 1e-4 to 0.02.
+    _check_beta_range(beta_start, beta_end)
+    return np.linspace(beta_start, beta_end, T, dtype=np.float64)
+
+
+def _scaled_linear(T: int, beta_start: float = 0.00085, beta_end: float = 0.012) -> np.ndarray:
+    # Latent diffusion: linear in √β, β_t = (√β_start + t/(T-1)·(√β_end − √β_start))².
+    _check_beta_range(beta_start, beta_end)
+    return np.linspace(math.sqrt(beta_start), math.sqrt(beta_end), T, dtype=np.float64) ** 2
+
+
+def _cosine(T: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
+    # Nichol & Dhariwal 2021, eq. 17: ᾱ(t) = cos²((t/T + s)/(1 + s) · π/2).
+    if not 0 <= s < 1:
+        raise ScheduleError(f"cosine offset s must be in [0, 1), got {s}")
+    _check_max_beta(max_beta)
+    return _betas_from_alpha_bar(T, lambda u: math.cos((u + s) / (1 + s) * math.pi / 2) ** 2, max_beta)
+
+
+def _sigmoid(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+    # diffusers' "sigmoid" (GeoDiff): β_t = σ(linspace(-6, 6)) · (β_end − β_start) + β_start.
+    _check_beta_range(beta_start, beta_end)
+    x = np.linspace(-6.0, 6.0, T, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-x)) * (beta_end - beta_start) + beta_start
+
+
+def _sigmoid_alphas_cumprod(
+    T: int, start: float = -3.0, end: float = 3.0, tau: float = 1.0, max_beta: float = 0.999
+) -> np.ndarray:
+    # Chen 2023, "On the importance of noise scheduling", Alg. 1: ᾱ(t) from a sigmoid.
+    if not end > start:
+        raise ScheduleError(f"sigmoid range needs end > start, got start={start}, end={end}")
+    if not tau > 0:
+        raise ScheduleError(f"tau must be > 0, got {tau}")
+    _check_max_beta(max_beta)
+
+    def sig(z: float) -> float:
+        return 1.0 / (1.0 + math.exp(-z))
+
+    v_start, v_end = sig(start / tau), sig(end / tau)
+
+    def alpha_bar(u: float) -> float:
+        return (v_end - sig((u * (end - start) + start) / tau)) / (v_end - v_start)
+
+    return _betas_from_alpha_bar(T, alpha_bar, max_beta)
+
+
+def _laplace(T: int, mu: float = 0.0, b: float = 0.5, max_beta: float = 0.999) -> np.ndarray:
+    # Hang et al. 2024, "Improved noise schedule for diffusion training", eq. 9:
+    # λ(t) = μ − b·sgn(0.5 − t)·ln(1 − 2|t − 0.5|), ᾱ = sigmoid(λ).
+    if not b > 0:
+        raise ScheduleError(f"laplace scale b must be > 0, got {b}")
+    _check_max_beta(max_beta)
+
+    def alpha_bar(u: float) -> float:
+        u = min(max(u, 1e-12), 1 - 1e-12)
+        log_snr = mu - b * math.copysign(1.0, 0.5 - u) * math.log(1 - 2 * abs(u - 0.5))
+        return 1.0 / (1.0 + math.exp(-log_snr))
+
+    # ᾱ(0) of the Laplace curve is < 1, so anchor the first ratio at ᾱ = 1.
+    return _betas_from_alpha_bar(T, alpha_bar, max_beta, anchor_at_one=True)
+
+
+def _betas_from_alpha_bar(
+    T: int, alpha_bar: Callable[[float], float], max_beta: float, anchor_at_one: bool = False
+) -> np.ndarray:
+    # diffusers' betas_for_alpha_bar: β_i = min(1 − ᾱ((i+1)/T) / ᾱ(i/T), max_β).
+    betas = []
+    for i in range(T):
+        a1 = 1.0 if (anchor_at_one and i == 0) else alpha_bar(i / T)
+        a2 = alpha_bar((i + 1) / T)
+        betas.append(min(1.0 - a2 / a1, max_beta) if a1 > 0 else max_beta)
+    return np.asarray(betas, dtype=np.float64)
+
+
+def _check_beta_range(beta_start: float, beta_end: float) -> None:
+    for label, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+        if not (0.0 < value < 1.0) or not math.isfinite(value):
+            raise ScheduleError(f"{label} must be strictly between 0 and 1, got {value}")
+    if beta_start > beta_end:
+        raise ScheduleError(f"beta_start ({beta_start}) must not exceed beta_end ({beta_end})")
+
+
+def _check_max_beta(max_beta: float) -> None:
+    if not 0.0 < max_beta < 1.0:
+        raise ScheduleError(f"max_beta must be strictly between 0 and 1, got {max_beta}")
+
+
+_RECIPES: dict[str, Callable[..., np.ndarray]] = {
+    "linear": _linear,
+    "scaled_linear": _scaled_linear,
+    "squaredcos_cap_v2": _cosine,
+    "sigmoid": _sigmoid,
+    "sigmoid_alphas_cumprod": _sigmoid_alphas_cumprod,
+    "laplace": _laplace,
+}
+
+#: Friendly names that map to a canonical recipe.
+SCHEDULE_ALIASES: dict[str, str] = {"cosine": "squaredcos_cap_v2"}
+
+#: Every name ``make_schedule`` accepts, canonical names first.
+SCHEDULE_NAMES: tuple[str, ...] = tuple(_RECIPES) + tuple(SCHEDULE_ALIASES)
+
+
+def _default_params(recipe: Callable[..., np.ndarray]) -> dict[str, float]:
+    import inspect
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(recipe).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+#: The keyword parameters of each schedule with their defaults.
+SCHEDULE_PARAMS: dict[str, dict[str, float]] = {
+    name: _default_params(_RECIPES[SCHEDULE_ALIASES.get(name, name)]) for name in SCHEDULE_NAMES
+}
+
+
+def rescale_zero_terminal_snr(betas: np.ndarray) -> np.ndarray:
+    """Lin et al. 2024, Alg. 1: shift and scale √ᾱ so that ᾱ_{T-1} = 0 (SNR = 0 at the end).
+
+    Same as diffusers' ``rescale_betas_zero_snr``.
+    """
+    alphas_bar_sqrt = np.sqrt(np.cumprod(1.0 - betas))
+    first, last = alphas_bar_sqrt[0], alphas_bar_sqrt[-1]
+    alphas_bar_sqrt = (alphas_bar_sqrt - last) * first / (first - last)
+    alphas_bar = alphas_bar_sqrt**2
+    alphas = np.concatenate([alphas_bar[:1], alphas_bar[1:] / alphas_bar[:-1]])
+    return 1.0 - alphas
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseSchedule:
+    """An immutable discrete noise schedule. All arrays are read-only float64 of shape (T,)."""
+
+    name: str
+    betas: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+    zero_terminal_snr: bool = False
+
+    def __post_init__(self) -> None:
+        betas = _readonly(self.betas)
+        if betas.ndim != 1 or betas.size < 2:
+            raise ScheduleError("a schedule needs at least 2 timesteps")
+        if not np.all(np.isfinite(betas)) or np.any(betas < 0) or np.any(betas > 1):
+            raise ScheduleError(f"{self.name}: every β_t must lie in [0, 1]")
+        object.__setattr__(self, "betas", betas)
+        object.__setattr__(self, "params", dict(self.params))
+        alphas = _readonly(1.0 - betas)
+        object.__setattr__(self, "alphas", alphas)
+        object.__setattr__(self, "alphas_cumprod", _readonly(np.cumprod(alphas)))
+
+    # The two derived arrays are set in __post_init__; declared here for type checkers.
+    alphas: np.ndarray = field(init=False, repr=False, compare=False)
+    alphas_cumprod: np.ndarray = field(init=False, repr=False, compare=False)
+
+    @property
+    def num_timesteps(self) -> int:
+        return int(self.betas.size)
+
+    @property
+    def alphas_cumprod_prev(self) -> np.ndarray:
+        """ᾱ_{t-1}, with ᾱ_{-1} = 1."""
+        return _readonly(np.concatenate([[1.0], self.alphas_cumprod[:-1]]))
+
+    @property
+    def sqrt_alphas_cumprod(self) -> np.ndarray:
+        return _readonly(np.sqrt(self.alphas_cumprod))
+
+    @property
+    def sqrt_one_minus_alphas_cumprod(self) -> np.ndarray:
+        return _readonly(np.sqrt(1.0 - self.alphas_cumprod))
+
+    @property
+    def snr(self) -> np.ndarray:
+        """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) (Kingma et al. 2021)."""
+        with np.errstate(divide="ignore"):
+            return _readonly(self.alphas_cumprod / (1.0 - self.alphas_cumprod))
+
+    @property
+    def log_snr(self) -> np.ndarray:
+        """Natural log of the SNR; −inf where ᾱ_t = 0 (zero terminal SNR)."""
+        with np.errstate(divide="ignore"):
+            return _readonly(np.log(self.alphas_cumprod) - np.log1p(-self.alphas_cumprod))
+
+    @property
+    def snr_db(self) -> np.ndarray:
+        """SNR in decibels, 10·log10(SNR)."""
+        return _readonly(self.log_snr * (10.0 / math.log(10.0)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NoiseSchedule):
+            return NotImplemented
+        return self.to_config() == other.to_config() and np.array_equal(self.betas, other.betas)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.num_timesteps, self.zero_terminal_snr, tuple(sorted(self.params.items()))))
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        zt = ", zero terminal SNR" if self.zero_terminal_snr else ""
+        return f"{self.name}(T={self.num_timesteps}{', ' + args if args else ''}{zt})"
+
+    def table(self) -> dict[str, np.ndarray]:
+        """The per-t quantities a user plots or exports, in column order."""
+        return {
+            "t": np.arange(self.num_timesteps),
+            "beta": self.betas,
+            "alpha": self.alphas,
+            "alphas_cumprod": self.alphas_cumprod,
+            "sqrt_alphas_cumprod": self.sqrt_alphas_cumprod,
+            "sqrt_one_minus_alphas_cumprod": self.sqrt_one_minus_alphas_cumprod,
+            "snr": self.snr,
+        }
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-ready description that :func:`make_schedule` turns back into this schedule."""
+        return {
+            "name": self.name,
+            "num_timesteps": self.num_timesteps,
+            "zero_terminal_snr": self.zero_terminal_snr,
+            **self.params,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "NoiseSchedule":
+        config = dict(config)
+        return make_schedule(config.pop("name"), config.pop("num_timesteps"), **config)
+
+
+def make_schedule(
+    name: str, num_timesteps: int = 1000, *, zero_terminal_snr: bool = False, **params: float
+) -> NoiseSchedule:
+    """Build a named schedule.
+
+    >>> make_schedule("linear", 1000, beta_start=1e-4, beta_end=0.02).num_timesteps
+    1000
+    """
+    key = str(name).strip().lower()
+    canonical = SCHEDULE_ALIASES.get(key, key)
+    if canonical not in _RECIPES:
+        raise ScheduleError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
+    if isinstance(num_timesteps, bool) or int(num_timesteps) != num_timesteps:
+        raise ScheduleError(f"the number of timesteps must be a whole number, got {num_timesteps!r}")
+    T = int(num_timesteps)
+    if not 2 <= T <= MAX_TIMESTEPS:
+        raise ScheduleError(f"the number of timesteps must be between 2 and {MAX_TIMESTEPS}, got {T}")
+    allowed = SCHEDULE_PARAMS[canonical]
+    unknown = set(params) - set(allowed)
+    if unknown:
+        raise ScheduleError(
+            f"schedule {canonical!r} has no parameter {', '.join(sorted(unknown))}; "
+            f"its parameters are {', '.join(allowed) or 'none'}"
+        )
+    merged = {**allowed, **{k: float(v) for k, v in params.items()}}
+    for k, v in merged.items():
+        if not math.isfinite(v):
+            raise ScheduleError(f"{k} must be a finite number, got {v}")
+    betas = _RECIPES[canonical](T, **merged)
+    if zero_terminal_snr:
+        betas = rescale_zero_terminal_snr(betas)
+    if np.any(betas >= 1.0) and not zero_terminal_snr:
+        raise ScheduleError(f"{canonical}: β_t reaches 1, the image would be destroyed in one step")
+    return NoiseSchedule(canonical, betas, merged, bool(zero_terminal_snr))
+
+
+def from_diffusers_config(config: dict[str, Any]) -> NoiseSchedule:
+    """Map a diffusers ``scheduler_config.json`` dict onto a schedule."""
+    name = config.get("beta_schedule", "linear")
+    params: dict[str, float] = {}
+    if name in ("linear", "scaled_linear", "sigmoid"):
+        params = {"beta_start": config.get("beta_start", 1e-4), "beta_end": config.get("beta_end", 0.02)}
+    return make_schedule(
+        name,
+        config.get("num_train_timesteps", 1000),
+        zero_terminal_snr=bool(config.get("rescale_betas_zero_snr", False)),
+        **params,
+    )

@@ -1,0 +1,14 @@
+"""Shared test set-up: no display, no GPU needed, and nothing written to the user's real folders."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    # platformdirs locations (settings, runs, logs) go to a fresh folder for every test.
+    monkeypatch.setenv("DIFFUSION_STUDIO_HOME", str(tmp_path_factory.mktemp("home")))
