@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -24,6 +25,8 @@ __all__ = [
     "make_schedule",
     "rescale_zero_terminal_snr",
     "from_diffusers_config",
+    "DIFFUSERS_SCHEDULES",
+    "MAX_TIMESTEPS",
 ]
 
 MAX_TIMESTEPS = 100_000
@@ -50,12 +53,18 @@ def _scaled_linear(T: int, beta_start: float = 0.00085, beta_end: float = 0.012)
     return np.linspace(math.sqrt(beta_start), math.sqrt(beta_end), T, dtype=np.float64) ** 2
 
 
+def _quadratic(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+    # Ho et al. 2020 code ("quad") and The Annotated Diffusion Model: the scaled_linear
+    # formula (linear in √β) with DDPM's range 1e-4 … 0.02.
+    return _scaled_linear(T, beta_start, beta_end)
+
+
 def _cosine(T: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
     # Nichol & Dhariwal 2021, eq. 17: ᾱ(t) = cos²((t/T + s)/(1 + s) · π/2).
     if not 0 <= s < 1:
-        raise ScheduleError(f"cosine offset s must be in [0, 1), got {s}")
+        raise ScheduleError(f"cosine offset s must be in [0, 1), got {s:g}")
     _check_max_beta(max_beta)
-    return _betas_from_alpha_bar(T, lambda u: math.cos((u + s) / (1 + s) * math.pi / 2) ** 2, max_beta)
+    return _betas_from_alpha_bar(T, lambda u: np.cos((u + s) / (1 + s) * math.pi / 2) ** 2, max_beta)
 
 
 def _sigmoid(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
@@ -65,66 +74,69 @@ def _sigmoid(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.nda
     return 1.0 / (1.0 + np.exp(-x)) * (beta_end - beta_start) + beta_start
 
 
+def _logistic(z: np.ndarray | float) -> np.ndarray:
+    # σ(z) written with tanh so that large |z| neither overflows nor warns.
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
 def _sigmoid_alphas_cumprod(
     T: int, start: float = -3.0, end: float = 3.0, tau: float = 1.0, max_beta: float = 0.999
 ) -> np.ndarray:
-    # Chen 2023, "On the importance of noise scheduling", Alg. 1: ᾱ(t) from a sigmoid.
+    # Chen 2023, "On the importance of noise scheduling", Alg. 1:
+    # ᾱ(u) = (σ(end/τ) − σ((u·(end − start) + start)/τ)) / (σ(end/τ) − σ(start/τ)).
     if not end > start:
-        raise ScheduleError(f"sigmoid range needs end > start, got start={start}, end={end}")
+        raise ScheduleError(f"the sigmoid range needs end > start, got start={start:g}, end={end:g}")
     if not tau > 0:
-        raise ScheduleError(f"tau must be > 0, got {tau}")
+        raise ScheduleError(f"tau must be > 0, got {tau:g}")
     _check_max_beta(max_beta)
+    v_start, v_end = float(_logistic(start / tau)), float(_logistic(end / tau))
+    if not v_end - v_start > 1e-12:
+        raise ScheduleError(f"tau={tau:g} is too small for the range {start:g} … {end:g}: the curve is flat")
 
-    def sig(z: float) -> float:
-        return 1.0 / (1.0 + math.exp(-z))
-
-    v_start, v_end = sig(start / tau), sig(end / tau)
-
-    def alpha_bar(u: float) -> float:
-        return (v_end - sig((u * (end - start) + start) / tau)) / (v_end - v_start)
+    def alpha_bar(u: np.ndarray) -> np.ndarray:
+        return (v_end - _logistic((u * (end - start) + start) / tau)) / (v_end - v_start)
 
     return _betas_from_alpha_bar(T, alpha_bar, max_beta)
 
 
 def _laplace(T: int, mu: float = 0.0, b: float = 0.5, max_beta: float = 0.999) -> np.ndarray:
-    # Hang et al. 2024, "Improved noise schedule for diffusion training", eq. 9:
-    # λ(t) = μ − b·sgn(0.5 − t)·ln(1 − 2|t − 0.5|), ᾱ = sigmoid(λ).
+    # diffusers' "laplace" (after Hang et al. 2024, "Improved noise schedule for diffusion
+    # training", eq. 9): λ(u) = μ − b·sgn(0.5 − u)·ln(1 − 2|u − 0.5| + 1e-6).
+    # diffusers then takes √sigmoid(λ) as ᾱ (the paper's α_t), so the log-SNR of the
+    # discrete schedule is not λ itself; μ = 0, b = 0.5 reproduce diffusers exactly.
     if not b > 0:
-        raise ScheduleError(f"laplace scale b must be > 0, got {b}")
+        raise ScheduleError(f"laplace scale b must be > 0, got {b:g}")
     _check_max_beta(max_beta)
 
-    def alpha_bar(u: float) -> float:
-        u = min(max(u, 1e-12), 1 - 1e-12)
-        log_snr = mu - b * math.copysign(1.0, 0.5 - u) * math.log(1 - 2 * abs(u - 0.5))
-        return 1.0 / (1.0 + math.exp(-log_snr))
+    def alpha_bar(u: np.ndarray) -> np.ndarray:
+        log_snr = mu - b * np.copysign(1.0, 0.5 - u) * np.log(1.0 - 2.0 * np.abs(0.5 - u) + 1e-6)
+        return np.sqrt(_logistic(log_snr))
 
-    # ᾱ(0) of the Laplace curve is < 1, so anchor the first ratio at ᾱ = 1.
-    return _betas_from_alpha_bar(T, alpha_bar, max_beta, anchor_at_one=True)
+    return _betas_from_alpha_bar(T, alpha_bar, max_beta)
 
 
 def _betas_from_alpha_bar(
-    T: int, alpha_bar: Callable[[float], float], max_beta: float, anchor_at_one: bool = False
+    T: int, alpha_bar: Callable[[np.ndarray], np.ndarray], max_beta: float
 ) -> np.ndarray:
-    # diffusers' betas_for_alpha_bar: β_i = min(1 − ᾱ((i+1)/T) / ᾱ(i/T), max_β).
-    betas = []
-    for i in range(T):
-        a1 = 1.0 if (anchor_at_one and i == 0) else alpha_bar(i / T)
-        a2 = alpha_bar((i + 1) / T)
-        betas.append(min(1.0 - a2 / a1, max_beta) if a1 > 0 else max_beta)
-    return np.asarray(betas, dtype=np.float64)
+    # diffusers' betas_for_alpha_bar: β_i = min(1 − ᾱ((i+1)/T) / ᾱ(i/T), max_β), vectorised.
+    u = np.arange(T + 1, dtype=np.float64) / T
+    a = np.asarray(alpha_bar(u), dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        betas = np.where(a[:-1] > 0, 1.0 - a[1:] / a[:-1], max_beta)
+    return np.minimum(betas, max_beta)
 
 
 def _check_beta_range(beta_start: float, beta_end: float) -> None:
     for label, value in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if not (0.0 < value < 1.0) or not math.isfinite(value):
-            raise ScheduleError(f"{label} must be strictly between 0 and 1, got {value}")
+        if not 0.0 < value < 1.0:
+            raise ScheduleError(f"{label} must be strictly between 0 and 1, got {value:g}")
     if beta_start > beta_end:
-        raise ScheduleError(f"beta_start ({beta_start}) must not exceed beta_end ({beta_end})")
+        raise ScheduleError(f"beta_start ({beta_start:g}) must not exceed beta_end ({beta_end:g})")
 
 
 def _check_max_beta(max_beta: float) -> None:
     if not 0.0 < max_beta < 1.0:
-        raise ScheduleError(f"max_beta must be strictly between 0 and 1, got {max_beta}")
+        raise ScheduleError(f"max_beta must be strictly between 0 and 1, got {max_beta:g}")
 
 
 _RECIPES: dict[str, Callable[..., np.ndarray]] = {
@@ -132,6 +144,7 @@ _RECIPES: dict[str, Callable[..., np.ndarray]] = {
     "scaled_linear": _scaled_linear,
     "squaredcos_cap_v2": _cosine,
     "sigmoid": _sigmoid,
+    "quadratic": _quadratic,
     "sigmoid_alphas_cumprod": _sigmoid_alphas_cumprod,
     "laplace": _laplace,
 }
@@ -164,16 +177,22 @@ def rescale_zero_terminal_snr(betas: np.ndarray) -> np.ndarray:
 
     Same as diffusers' ``rescale_betas_zero_snr``.
     """
-    alphas_bar_sqrt = np.sqrt(np.cumprod(1.0 - betas))
+    alphas_bar_sqrt = np.sqrt(np.cumprod(1.0 - np.asarray(betas, dtype=np.float64)))
     first, last = alphas_bar_sqrt[0], alphas_bar_sqrt[-1]
+    if not first > last:
+        raise ScheduleError("zero-terminal-SNR rescale needs ᾱ_t to decrease over the schedule")
     alphas_bar_sqrt = (alphas_bar_sqrt - last) * first / (first - last)
     alphas_bar = alphas_bar_sqrt**2
-    alphas = np.concatenate([alphas_bar[:1], alphas_bar[1:] / alphas_bar[:-1]])
-    return 1.0 - alphas
+    # Once ᾱ has reached 0 (float underflow on long schedules) every later step keeps it
+    # there: α = 0/0 is taken as 0 (β = 1) instead of NaN.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(alphas_bar[:-1] > 0, alphas_bar[1:] / alphas_bar[:-1], 0.0)
+    return 1.0 - np.concatenate([alphas_bar[:1], ratios])
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array, dtype=np.float64)
+    # Always a private copy: freezing the caller's own array in place would surprise them.
+    array = np.array(array, dtype=np.float64, order="C", copy=True)
     array.setflags(write=False)
     return array
 
@@ -212,27 +231,29 @@ class NoiseSchedule:
         """ᾱ_{t-1}, with ᾱ_{-1} = 1."""
         return _readonly(np.concatenate([[1.0], self.alphas_cumprod[:-1]]))
 
-    @property
+    # Derived arrays are computed once per schedule (cached_property writes to __dict__,
+    # which a frozen dataclass allows) because the forward view reads them per frame.
+    @cached_property
     def sqrt_alphas_cumprod(self) -> np.ndarray:
         return _readonly(np.sqrt(self.alphas_cumprod))
 
-    @property
+    @cached_property
     def sqrt_one_minus_alphas_cumprod(self) -> np.ndarray:
         return _readonly(np.sqrt(1.0 - self.alphas_cumprod))
 
-    @property
+    @cached_property
     def snr(self) -> np.ndarray:
-        """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) (Kingma et al. 2021)."""
+        """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t) (Kingma et al. 2021); 0 where ᾱ_t = 0."""
         with np.errstate(divide="ignore"):
             return _readonly(self.alphas_cumprod / (1.0 - self.alphas_cumprod))
 
-    @property
+    @cached_property
     def log_snr(self) -> np.ndarray:
         """Natural log of the SNR; −inf where ᾱ_t = 0 (zero terminal SNR)."""
         with np.errstate(divide="ignore"):
             return _readonly(np.log(self.alphas_cumprod) - np.log1p(-self.alphas_cumprod))
 
-    @property
+    @cached_property
     def snr_db(self) -> np.ndarray:
         """SNR in decibels, 10·log10(SNR)."""
         return _readonly(self.log_snr * (10.0 / math.log(10.0)))
@@ -273,8 +294,31 @@ class NoiseSchedule:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "NoiseSchedule":
+        """The inverse of :meth:`to_config`; a broken config raises :class:`ScheduleError`."""
+        if not isinstance(config, dict) or "name" not in config:
+            raise ScheduleError("a schedule config must be a dict with at least a 'name'")
         config = dict(config)
-        return make_schedule(config.pop("name"), config.pop("num_timesteps"), **config)
+        return make_schedule(config.pop("name"), config.pop("num_timesteps", 1000), **config)
+
+
+def _whole_number(value: Any) -> int:
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        as_float = math.nan
+    if isinstance(value, bool) or not math.isfinite(as_float) or as_float != int(as_float):
+        raise ScheduleError(f"the number of timesteps must be a whole number, got {value!r}")
+    return int(as_float)
+
+
+def _finite_number(label: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ScheduleError(f"{label} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ScheduleError(f"{label} must be a finite number, got {value!r}")
+    return number
 
 
 def make_schedule(
@@ -289,9 +333,7 @@ def make_schedule(
     canonical = SCHEDULE_ALIASES.get(key, key)
     if canonical not in _RECIPES:
         raise ScheduleError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
-    if isinstance(num_timesteps, bool) or int(num_timesteps) != num_timesteps:
-        raise ScheduleError(f"the number of timesteps must be a whole number, got {num_timesteps!r}")
-    T = int(num_timesteps)
+    T = _whole_number(num_timesteps)
     if not 2 <= T <= MAX_TIMESTEPS:
         raise ScheduleError(f"the number of timesteps must be between 2 and {MAX_TIMESTEPS}, got {T}")
     allowed = SCHEDULE_PARAMS[canonical]
@@ -301,10 +343,7 @@ def make_schedule(
             f"schedule {canonical!r} has no parameter {', '.join(sorted(unknown))}; "
             f"its parameters are {', '.join(allowed) or 'none'}"
         )
-    merged = {**allowed, **{k: float(v) for k, v in params.items()}}
-    for k, v in merged.items():
-        if not math.isfinite(v):
-            raise ScheduleError(f"{k} must be a finite number, got {v}")
+    merged = {**allowed, **{k: _finite_number(k, v) for k, v in params.items()}}
     betas = _RECIPES[canonical](T, **merged)
     if zero_terminal_snr:
         betas = rescale_zero_terminal_snr(betas)
@@ -313,9 +352,19 @@ def make_schedule(
     return NoiseSchedule(canonical, betas, merged, bool(zero_terminal_snr))
 
 
+#: diffusers ``beta_schedule`` names this module reproduces formula for formula.
+DIFFUSERS_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid", "laplace")
+
+
 def from_diffusers_config(config: dict[str, Any]) -> NoiseSchedule:
-    """Map a diffusers ``scheduler_config.json`` dict onto a schedule."""
+    """Map a diffusers ``scheduler_config.json`` dict onto a schedule (diffusers' defaults apply)."""
+    if not isinstance(config, dict):
+        raise ScheduleError("a diffusers scheduler config must be a JSON object")
+    if config.get("trained_betas") is not None:
+        raise ScheduleError("configs with explicit trained_betas are not supported; use a named beta_schedule")
     name = config.get("beta_schedule", "linear")
+    if name not in DIFFUSERS_SCHEDULES:
+        raise ScheduleError(f"unknown diffusers beta_schedule {name!r}; known: {', '.join(DIFFUSERS_SCHEDULES)}")
     params: dict[str, float] = {}
     if name in ("linear", "scaled_linear", "sigmoid"):
         params = {"beta_start": config.get("beta_start", 1e-4), "beta_end": config.get("beta_end", 0.02)}
