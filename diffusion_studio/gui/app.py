@@ -1,0 +1,96 @@
+"""Start the desktop app: QApplication, theme, pyqtgraph options, the main window.
+
+Torch is not imported here: the forward explorer needs only numpy, so the window
+appears quickly; panels that need torch import it when they first use it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["run_app", "create_application", "configure_pyqtgraph"]
+
+APP_NAME = "Diffusion Studio"
+ORGANIZATION = "Diffusion Studio"
+
+
+def configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+
+    # Row-major: numpy (H, W, C) arrays display the right way up without transposes.
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+def create_application(argv: list[str] | None = None):
+    """The QApplication (an existing one is reused, e.g. under pytest-qt)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName(ORGANIZATION)
+    app.setDesktopFileName("diffusion-studio")
+    from .. import __version__
+
+    app.setApplicationVersion(__version__)
+    app.setStyle("Fusion")
+    configure_pyqtgraph()
+    return app
+
+
+def build_main_window(image_path: str | os.PathLike | None = None):
+    """Theme + state + window on the demo photo, then the requested image (if any)."""
+    from ..core.settings import Settings
+    from . import theme
+    from .main_window import MainWindow
+    from .state import AppState
+
+    settings = Settings.load()
+    theme.apply_theme(settings.get("theme"))
+    window = MainWindow(AppState(), settings)
+    window.open_demo_image()
+    if image_path is not None:
+        window.open_image_file(Path(image_path))  # a bad file: message in the window, demo stays
+    return window
+
+
+def run_app(image_path: str | os.PathLike | None = None, self_test: bool = False) -> int:
+    """Open the main window (on ``image_path`` if given). Returns the process exit code.
+
+    ``self_test=True`` runs offscreen: opens the window on the demo image, renders one
+    frame at mid t, checks it, and returns 0 (1 if anything is wrong).
+    """
+    if self_test:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = create_application()
+    window = build_main_window(image_path)
+    if self_test:
+        return _self_test(app, window)
+    window.show()
+    return int(app.exec())
+
+
+def _self_test(app, window) -> int:
+    import numpy as np
+
+    window.show()
+    state = window.state
+    state.set_timestep(state.schedule.num_timesteps // 2)
+    app.processEvents()
+    panel = window.forward_panel
+    frame = panel.xt_view.image()
+    ok = (
+        state.image is not None
+        and frame is not None
+        and frame.dtype == np.uint8
+        and frame.shape == panel.renderer.shape
+        and panel.frames_rendered > 0
+        and not window.grab().isNull()
+    )
+    window.close()
+    print(f"diffusion-studio self-test: {'ok' if ok else 'FAILED'}")
+    return 0 if ok else 1

@@ -1,0 +1,320 @@
+"""The main window: menus, the forward explorer in the middle, every other panel as a dock.
+
+Wiring only — no diffusion math. To add a panel, add one line to :meth:`MainWindow._create_docks`:
+
+    self.add_dock("schedules", "Schedule lab", SchedulePanel(self.state), Qt.DockWidgetArea.BottomDockWidgetArea)
+
+``tabify_with="schedules"`` stacks a dock as a tab behind an existing one.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from ..core.errors import InputError
+from ..core.images import IMAGE_EXTENSIONS
+from ..core.paths import resource_path
+from ..core.settings import Settings
+from . import theme
+from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
+from .panels.forward import ForwardPanel
+from .state import AppState
+from .widgets.message_strip import MessageStrip
+
+__all__ = ["MainWindow", "DEMO_IMAGES"]
+
+#: File > Open Demo Image entries: (menu label, file under resources/demo/)
+DEMO_IMAGES: tuple[tuple[str, str], ...] = (("Astronaut (Eileen Collins)", "astronaut.jpg"), ("Chelsea the cat", "chelsea.jpg"))
+_FILE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, state: AppState, settings: Settings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.settings = settings if settings is not None else Settings.load()
+        #: the dock widgets by name, in the order they were added
+        self.docks: dict[str, QDockWidget] = {}
+        self.setWindowTitle("Diffusion Studio")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+        )
+        self.setDocumentMode(True)  # flat dock tabs
+
+        self.message_strip = MessageStrip()
+        self.forward_panel = ForwardPanel(state)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(theme.MARGIN, theme.MARGIN // 2, theme.MARGIN, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.message_strip)
+        layout.addWidget(self.forward_panel, 1)
+        self.setCentralWidget(central)
+
+        self._image_label = QLabel()
+        self._image_label.setProperty("role", "muted")
+        self.statusBar().addPermanentWidget(self._image_label)
+
+        self._create_menus()
+        self._create_docks()
+        self._default_layout = self.saveState()
+
+        state.imageChanged.connect(self._on_image_changed)
+        state.statusMessage.connect(self._on_status_message)
+        state.errorRaised.connect(self.show_error)
+        self.resize(1440, 900)
+        self._restore_window()
+        self._select_theme_action(self.settings.get("theme"))
+        if self.settings.notice:
+            self.show_error("Settings", self.settings.notice)
+        self.forward_panel.timestep_slider.slider.setFocus()
+
+    # -- docks -----------------------------------------------------------------------------
+    def _create_docks(self) -> None:
+        """Every panel besides the forward explorer, one ``add_dock`` line each."""
+
+    def add_dock(
+        self,
+        name: str,
+        title: str,
+        widget: QWidget,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        *,
+        tabify_with: str | None = None,
+        visible: bool = True,
+        shortcut: str | None = None,
+    ) -> QDockWidget:
+        """Add ``widget`` as a dock named ``name`` (also its saved-layout key) with a View-menu toggle."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        if tabify_with is not None and tabify_with in self.docks:
+            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        toggle = dock.toggleViewAction()
+        toggle.setText(title)
+        if shortcut:
+            toggle.setShortcut(QKeySequence(shortcut))
+        self._docks_menu.addAction(toggle)
+        self.docks[name] = dock
+        dock.setVisible(visible)
+        return dock
+
+    # -- menus -----------------------------------------------------------------------------
+    def _create_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = self._action(file_menu, "&Open Image…", self.open_file_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        self._rebuild_recent_menu()
+        self.paste_action = self._action(file_menu, "&Paste Image", self.paste_image, QKeySequence.StandardKey.Paste)
+        demo_menu = file_menu.addMenu("Open &Demo Image")
+        for label, file_name in DEMO_IMAGES:
+            self._action(demo_menu, label, lambda _=False, f=file_name: self.open_demo_image(f))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit).setMenuRole(QAction.MenuRole.QuitRole)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self._docks_menu = view_menu.addMenu("&Panels")
+        theme_menu = view_menu.addMenu("&Theme")
+        self._theme_group = QActionGroup(self)
+        self._theme_actions: dict[str, QAction] = {}
+        for mode, label in (("system", "Follow &System"), ("dark", "&Dark"), ("light", "&Light")):
+            action = self._action(theme_menu, label, lambda _=False, m=mode: self.set_theme(m))
+            action.setCheckable(True)
+            self._theme_group.addAction(action)
+            self._theme_actions[mode] = action
+        view_menu.addSeparator()
+        self._action(view_menu, "&Reset Layout", self.reset_layout)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Diffusion Studio", self.show_about).setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files
+        for index, path in enumerate(files):
+            label = f"&{index + 1}  {Path(path).name}" if index < 9 else Path(path).name
+            action = self.recent_menu.addAction(label)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_image_file(p))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear Recent", self._clear_recent)
+        self.recent_menu.setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_files()
+        self._save_settings()
+        self._rebuild_recent_menu()
+
+    # -- loading images --------------------------------------------------------------------
+    def open_image_file(self, path: str | Path) -> bool:
+        """Load an image file; on failure say why and keep the current image. Returns success."""
+        ok = self._load(ImageSource.from_path(path))
+        if ok:
+            self.settings.add_recent_file(path)
+            self.settings.set("last_open_dir", str(Path(path).resolve().parent))
+            self._save_settings()
+            self._rebuild_recent_menu()
+        return ok
+
+    def open_demo_image(self, file_name: str = "astronaut.jpg") -> bool:
+        return self._load(ImageSource.from_path(resource_path("demo", file_name)))
+
+    def open_file_dialog(self) -> None:
+        start = self.settings.get("last_open_dir") or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open Image", start, _FILE_FILTER)
+        if path:
+            self.open_image_file(path)
+
+    def paste_image(self) -> bool:
+        """Paste an image (or an image file copied in a file manager) from the clipboard."""
+        try:
+            source = image_from_clipboard(QApplication.clipboard())
+        except InputError as exc:
+            self.show_error("Nothing to paste", str(exc))
+            return False
+        if source.path is not None:
+            return self.open_image_file(source.path)
+        return self._load(source)
+
+    def _load(self, source: ImageSource) -> bool:
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            image = load_image_source(source)
+        except InputError as exc:
+            self.show_error("Could not open the image", f"{exc}. The current image is kept.")
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.message_strip.dismiss()
+        self.state.set_image(image, source.name, source.path)
+        self.state.show_status(f"Opened {source.name}", 4000)
+        return True
+
+    # -- drag and drop ---------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_files_from_mime(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        files = local_files_from_mime(mime)
+        if files:
+            event.acceptProposedAction()
+            # Let the drop finish (the file manager is waiting) before decoding.
+            QTimer.singleShot(0, lambda: self.open_image_file(files[0]))
+        elif mime.hasImage():
+            event.acceptProposedAction()
+            try:
+                source = image_from_clipboard(mime)
+            except InputError as exc:
+                self.show_error("Could not open the dropped image", str(exc))
+                return
+            self._load(source)
+        else:
+            event.ignore()
+
+    # -- messages --------------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """Non-modal: a strip above the panels plus the status bar. Work goes on."""
+        self.message_strip.show_message(f"{title}: {message}")
+        self.statusBar().showMessage(f"{title}: {message}", 10000)
+
+    def _on_status_message(self, text: str, timeout_ms: int) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def _on_image_changed(self, image, name: str) -> None:
+        h, w = image.shape[:2]
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        self._image_label.setText(f"{name} — {w}×{h}, {'RGB' if channels == 3 else 'grayscale'}")
+        self.setWindowTitle(f"{name} — Diffusion Studio")
+
+    # -- theme, layout, about --------------------------------------------------------------
+    def set_theme(self, mode: str) -> None:
+        theme.apply_theme(mode)
+        self.settings.set("theme", mode)
+        self._select_theme_action(mode)
+        self._save_settings()
+
+    def _select_theme_action(self, mode: str) -> None:
+        action = self._theme_actions.get(mode) or self._theme_actions["system"]
+        action.setChecked(True)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_layout)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Diffusion Studio",
+            f"<h3>Diffusion Studio {__version__}</h3>"
+            "<p>See denoising diffusion models work: scrub the forward process, compare schedules, "
+            "train a small U-Net, watch and export the reverse chain.</p>"
+            "<p>Demo photos: NASA (public domain) and Stefan van der Walt (CC0), via scikit-image; "
+            "see resources/LICENSES.md.</p>",
+        )
+
+    # -- persistence -----------------------------------------------------------------------
+    def _restore_window(self) -> None:
+        for key, restore in (("window_geometry", self.restoreGeometry), ("window_state", self.restoreState)):
+            encoded = self.settings.get(key)
+            if encoded:
+                try:
+                    restore(QByteArray(base64.b64decode(encoded)))
+                except (ValueError, TypeError):
+                    pass  # a damaged entry: keep the default layout
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except (InputError, OSError) as exc:
+            self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.set("window_geometry", base64.b64encode(bytes(self.saveGeometry())).decode("ascii"))
+        self.settings.set("window_state", base64.b64encode(bytes(self.saveState())).decode("ascii"))
+        self._save_settings()
+        super().closeEvent(event)

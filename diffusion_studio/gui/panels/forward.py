@@ -1,0 +1,276 @@
+"""The forward-process explorer: scrub x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε over t with ε held fixed.
+
+A thin view over :class:`~diffusion_studio.core.forward.ForwardRenderer`. It reads and
+writes the shared :class:`AppState` (image, schedule, t, seed), so every other panel
+looking at the same state (the schedule lab's cursor, …) stays in step.
+
+Scrubbing never queues stale frames: a change of t only marks a frame as wanted;
+one render of the *latest* t runs on the next turn of the event loop.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.errors import InputError
+from ...core.forward import ForwardRenderer, timestep_stats
+from ...core.schedules import NoiseSchedule, make_schedule
+from .. import theme
+from ..state import AppState
+from ..widgets.image_view import ImageView
+from ..widgets.timestep_slider import TimestepSlider
+from .forward_histogram import ForwardHistogram
+from .forward_numbers import TimestepNumbers
+
+__all__ = ["ForwardPanel", "SCHEDULE_CHOICES", "MAX_SEED"]
+
+#: (label in the selector, canonical schedule name)
+SCHEDULE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("linear (DDPM)", "linear"),
+    ("scaled_linear (Stable Diffusion)", "scaled_linear"),
+    ("cosine (improved DDPM)", "squaredcos_cap_v2"),
+    ("sigmoid (GeoDiff)", "sigmoid"),
+    ("sigmoid on ᾱ (Chen 2023)", "sigmoid_alphas_cumprod"),
+    ("laplace (Hang 2024)", "laplace"),
+)
+MAX_SEED = 2**31 - 1
+MAX_TIMESTEPS_IN_SELECTOR = 10_000
+#: the longest side x_t is rendered at; views scale it to their size
+RENDER_MAX_SIDE = 512
+
+
+class ForwardPanel(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.renderer: ForwardRenderer | None = None
+        self._render_pending = False
+        self.frames_rendered = 0  # for tests and the status of coalescing
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self._build_controls()
+        self._build_views()
+        self._build_layout()
+        self._install_shortcuts()
+
+        state.imageChanged.connect(self._on_image_changed)
+        state.scheduleChanged.connect(self._on_schedule_changed)
+        state.timestepChanged.connect(self._on_timestep_changed)
+        state.seedChanged.connect(self._on_seed_changed)
+
+        self._on_schedule_changed(state.schedule)
+        self.seed_spin.setValue(state.seed)
+        if state.image is not None:
+            self._on_image_changed(state.image, state.image_name)
+
+    # -- construction ----------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self.schedule_combo = QComboBox()
+        for label, name in SCHEDULE_CHOICES:
+            self.schedule_combo.addItem(label, name)
+        self.schedule_combo.setToolTip("The β schedule: how fast noise is added over t (diffusers' names)")
+        self.schedule_combo.currentIndexChanged.connect(self._on_schedule_picked)
+
+        self.timesteps_spin = QSpinBox()
+        self.timesteps_spin.setRange(2, MAX_TIMESTEPS_IN_SELECTOR)
+        self.timesteps_spin.setKeyboardTracking(False)
+        self.timesteps_spin.setToolTip("T, the number of diffusion steps; t runs over 0 … T−1")
+        self.timesteps_spin.valueChanged.connect(self._on_timesteps_picked)
+
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setKeyboardTracking(False)
+        self.seed_spin.setToolTip("Seed of the fixed noise ε; the same seed gives the same ε")
+        self.seed_spin.valueChanged.connect(self.state.set_seed)
+
+        self.new_noise_button = QPushButton("New noise")
+        self.new_noise_button.setToolTip("Draw a new ε (picks a new random seed)")
+        self.new_noise_button.clicked.connect(self.new_noise)
+
+        self.timestep_slider = TimestepSlider()
+        self.timestep_slider.setToolTip("←/→ one step · Shift+←/→ 10 % · Home / End")
+        self.timestep_slider.valueChanged.connect(self.state.set_timestep)
+
+    def _build_views(self) -> None:
+        self.x0_view = ImageView("x₀ — clean image", hover_readout=True,
+                                 tooltip="The image you loaded, scaled to [−1, 1] for the model")
+        self.xt_view = ImageView("x<sub>t</sub> = √ᾱ<sub>t</sub>·x₀ + √(1−ᾱ<sub>t</sub>)·ε", hover_readout=True,
+                                 tooltip="The noised image at t (Ho et al. 2020, eq. 4), clipped to [−1, 1] for display")
+        self.noise_view = ImageView("ε ~ N(0, I)", hover_readout=True,
+                                    tooltip="The fixed Gaussian noise, shown with ±2.5σ mapped onto black … white")
+        self.numbers = TimestepNumbers()
+        self.histogram = ForwardHistogram()
+
+    def _build_layout(self) -> None:
+        controls = QHBoxLayout()
+        controls.setSpacing(theme.SPACING)
+        for text, widget, tip in (
+            ("Schedule", self.schedule_combo, self.schedule_combo.toolTip()),
+            ("T", self.timesteps_spin, self.timesteps_spin.toolTip()),
+            ("Seed", self.seed_spin, self.seed_spin.toolTip()),
+        ):
+            label = QLabel(text)
+            label.setToolTip(tip)
+            label.setBuddy(widget)
+            controls.addWidget(label)
+            controls.addWidget(widget)
+            controls.addSpacing(theme.SPACING)
+        controls.addWidget(self.new_noise_button)
+        controls.addStretch(1)
+        self.image_info = QLabel()
+        self.image_info.setProperty("role", "muted")
+        controls.addWidget(self.image_info)
+
+        views = QWidget()
+        views_layout = QHBoxLayout(views)
+        views_layout.setContentsMargins(0, 0, 0, 0)
+        views_layout.setSpacing(theme.SPACING)
+        for view in (self.x0_view, self.xt_view, self.noise_view):
+            views_layout.addWidget(view, 1)
+
+        side = QWidget()
+        side_layout = QGridLayout(side)
+        side_layout.setContentsMargins(theme.SPACING, 0, 0, 0)
+        heading = QLabel("At this t")
+        heading.setFont(theme.heading_font(0))
+        side_layout.addWidget(heading, 0, 0)
+        side_layout.addWidget(self.numbers, 1, 0)
+        side.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+
+        top = QHBoxLayout()
+        top.setSpacing(theme.SPACING)
+        top.addWidget(views, 1)
+        top.addWidget(side, 0)
+        top_widget = QWidget()
+        top_widget.setLayout(top)
+        top.setContentsMargins(0, 0, 0, 0)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(top_widget)
+        splitter.addWidget(self.histogram)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
+        layout.setSpacing(theme.SPACING + 2)
+        layout.addLayout(controls)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.timestep_slider)
+
+    def _install_shortcuts(self) -> None:
+        ten_percent = lambda: max(1, round(self.state.schedule.num_timesteps / 10))  # noqa: E731
+        bindings = (
+            (Qt.Key.Key_Right, lambda: self.step_timestep(1)),
+            (Qt.Key.Key_Left, lambda: self.step_timestep(-1)),
+            (Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Right, lambda: self.step_timestep(ten_percent())),
+            (Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Left, lambda: self.step_timestep(-ten_percent())),
+            (Qt.Key.Key_Home, lambda: self.state.set_timestep(0)),
+            (Qt.Key.Key_End, lambda: self.state.set_timestep(self.state.schedule.num_timesteps - 1)),
+        )
+        self._shortcuts = []
+        for key, slot in bindings:
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+            self._shortcuts.append(shortcut)
+
+    # -- actions ---------------------------------------------------------------------------
+    def step_timestep(self, delta: int) -> None:
+        self.state.set_timestep(self.state.timestep + delta)
+
+    def new_noise(self) -> None:
+        seed = random.randrange(MAX_SEED)
+        while seed == self.state.seed:
+            seed = random.randrange(MAX_SEED)
+        self.state.set_seed(seed)
+
+    # -- state → view ----------------------------------------------------------------------
+    def _on_image_changed(self, image: np.ndarray, name: str) -> None:
+        self.renderer = ForwardRenderer(image, self.state.schedule, seed=self.state.seed, max_side=RENDER_MAX_SIDE)
+        self.x0_view.set_image(self.renderer.x0_uint8)
+        self.noise_view.set_image(self.renderer.noise_uint8)
+        h, w = image.shape[:2]
+        rh, rw = self.renderer.shape[:2]
+        shown = f" (shown at {rw}×{rh})" if (rh, rw) != (h, w) else ""
+        self.image_info.setText(f"{name} · {w}×{h}{shown}")
+        self.image_info.setToolTip(str(self.state.image_path or name))
+        self.request_render()
+
+    def _on_schedule_changed(self, schedule: NoiseSchedule) -> None:
+        with QSignalBlocker(self.schedule_combo), QSignalBlocker(self.timesteps_spin):
+            index = self.schedule_combo.findData(schedule.name)
+            self.schedule_combo.setCurrentIndex(max(index, 0))
+            self.timesteps_spin.setValue(schedule.num_timesteps)
+        self.timestep_slider.set_maximum(schedule.num_timesteps - 1)
+        self.timestep_slider.set_value(self.state.timestep)
+        if self.renderer is not None:
+            self.renderer.set_schedule(schedule)
+        self.request_render()
+
+    def _on_timestep_changed(self, t: int) -> None:
+        self.timestep_slider.set_value(t)
+        self.request_render()
+
+    def _on_seed_changed(self, seed: int) -> None:
+        with QSignalBlocker(self.seed_spin):
+            self.seed_spin.setValue(seed)
+        if self.renderer is not None:
+            self.renderer.reseed(seed)
+            self.noise_view.set_image(self.renderer.noise_uint8)
+        self.request_render()
+
+    # -- view → state ----------------------------------------------------------------------
+    def _on_schedule_picked(self, _index: int) -> None:
+        self._change_schedule(self.schedule_combo.currentData(), self.timesteps_spin.value(), keep_params=False)
+
+    def _on_timesteps_picked(self, T: int) -> None:
+        self._change_schedule(self.state.schedule.name, T, keep_params=True)
+
+    def _change_schedule(self, name: str, T: int, *, keep_params: bool) -> None:
+        old = self.state.schedule
+        params = dict(old.params) if keep_params else {}
+        try:
+            schedule = make_schedule(name, T, zero_terminal_snr=old.zero_terminal_snr, **params)
+        except InputError as exc:
+            self.state.report_error("Schedule not changed", str(exc))
+            self._on_schedule_changed(old)
+            return
+        # Keep the slider at the same fraction of the way when T changes.
+        fraction = self.state.timestep / max(1, old.num_timesteps - 1)
+        self.state.set_schedule(schedule)
+        self.state.set_timestep(round(fraction * (schedule.num_timesteps - 1)))
+
+    # -- rendering -------------------------------------------------------------------------
+    def request_render(self) -> None:
+        """Ask for a frame of the current t; many requests in one event-loop turn give one frame."""
+        if not self._render_pending:
+            self._render_pending = True
+            QTimer.singleShot(0, self._render_now)
+
+    def _render_now(self) -> None:
+        self._render_pending = False
+        schedule, t = self.state.schedule, self.state.timestep
+        self.numbers.set_stats(timestep_stats(schedule, t))
+        if self.renderer is None:
+            return
+        self.xt_view.set_image(self.renderer.render(t).copy())
+        self.histogram.set_histogram(*self.renderer.histogram(t))
+        self.frames_rendered += 1
