@@ -21,12 +21,10 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
 
-from .. import __version__
 from ..core.errors import InputError
 from ..core.images import IMAGE_EXTENSIONS
 from ..core.paths import resource_path
@@ -287,15 +285,9 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Diffusion Studio",
-            f"<h3>Diffusion Studio {__version__}</h3>"
-            "<p>See denoising diffusion models work: scrub the forward process, compare schedules, "
-            "train a small U-Net, watch and export the reverse chain.</p>"
-            "<p>Demo photos: NASA (public domain) and Stefan van der Walt (CC0), via scikit-image; "
-            "see resources/LICENSES.md.</p>",
-        )
+        from .dialogs.about_dialog import AboutDialog  # lazy: it asks torch for the devices
+
+        AboutDialog(self).exec()
 
     # -- persistence -----------------------------------------------------------------------
     def _restore_window(self) -> None:
