@@ -1,0 +1,81 @@
+"""DDPM ancestral sampling (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", Alg. 2).
+
+Each step samples x_{t'} ~ q(x_{t'} | x_t, x̂0) with the posterior of eq. 6–7, where t' is the
+previous timestep of the chain (t − 1 for the full chain, or the next entry of a shortened one,
+as diffusers' ``DDPMScheduler.set_timesteps``; then β_t is replaced by 1 − ᾱ_t/ᾱ_{t'}).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..schedules import NoiseSchedule
+from .base import Sampler, SamplerError, StepOutput, draw_noise, spaced_timesteps
+
+__all__ = ["DDPMSampler", "VARIANCE_TYPES"]
+
+VARIANCE_TYPES: tuple[str, ...] = ("fixed_small", "fixed_large")
+
+
+class DDPMSampler(Sampler):
+    """Ancestral sampler. ``variance``: ``fixed_small`` (β̃_t, eq. 7) or ``fixed_large`` (β_t), §3.2.
+
+    ``num_steps=None`` runs all T steps; a number shortens the chain with ``spacing``
+    (``leading``/``trailing``/``linspace``) exactly like diffusers.
+    """
+
+    name = "ddpm"
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        *,
+        variance: str = "fixed_small",
+        num_steps: int | None = None,
+        spacing: str = "leading",
+        prediction: str = "epsilon",
+        clip_sample: bool = True,
+        **options,
+    ):
+        super().__init__(schedule, prediction=prediction, clip_sample=clip_sample, **options)
+        if variance not in VARIANCE_TYPES:
+            raise SamplerError(f"unknown DDPM variance {variance!r}; choose one of {', '.join(VARIANCE_TYPES)}")
+        self.variance = variance
+        self.spacing = spacing
+        if num_steps is None:
+            self._set_timesteps(self.timesteps)
+        else:
+            self._set_timesteps(spaced_timesteps(schedule.num_timesteps, num_steps, spacing))
+
+    def step(self, model_output, t, x_t, noise=None, generator=None) -> StepOutput:
+        """One ancestral step from x_t to x_{t'}. ``noise`` (N(0, I), shape of x_t) or ``generator``."""
+        t = int(t)
+        prev_t = self.prev_timestep(t)
+        alpha_prod_t = self.alpha_cumprod(t)
+        alpha_prod_prev = self.alpha_cumprod(prev_t)
+        beta_prod_t = 1.0 - alpha_prod_t
+        beta_prod_prev = 1.0 - alpha_prod_prev
+        current_alpha_t = alpha_prod_t / alpha_prod_prev
+        current_beta_t = 1.0 - current_alpha_t
+
+        # 1. x̂0 from the model output (eq. 15 for ε), then clip or threshold it
+        pred_x0 = self._process_x0(self.predict_x0(model_output, t, x_t))
+
+        # 2. posterior mean μ̃_t(x_t, x̂0), eq. 7:
+        #    √ᾱ_{t'}·β_t/(1−ᾱ_t)·x̂0 + √α_t·(1−ᾱ_{t'})/(1−ᾱ_t)·x_t
+        coef_x0 = math.sqrt(alpha_prod_prev) * current_beta_t / beta_prod_t
+        coef_xt = math.sqrt(current_alpha_t) * beta_prod_prev / beta_prod_t
+        prev_sample = coef_x0 * pred_x0 + coef_xt * x_t
+
+        # 3. add σ_t·z, σ_t² = β̃_t = (1−ᾱ_{t'})/(1−ᾱ_t)·β_t or β_t (§3.2); z = 0 at t = 0 (Alg. 2, line 3).
+        #    As diffusers, noise is added for every t > 0; β̃ is floored at 1e-20.
+        if t > 0:
+            if self.variance == "fixed_small":
+                var = max(beta_prod_prev / beta_prod_t * current_beta_t, 1e-20)
+            else:
+                var = current_beta_t
+            prev_sample = prev_sample + math.sqrt(var) * draw_noise(x_t, noise, generator)
+        return StepOutput(prev_sample, pred_x0)
+
+    def describe(self) -> str:
+        return f"DDPM ({self.num_steps} steps, {self.variance}, {self.prediction})"
