@@ -1,0 +1,5 @@
+"""The sampling panel: the reverse chain frame by frame, two samplers compared, SDEdit, export."""
+
+from .panel import SamplingPanel
+
+__all__ = ["SamplingPanel"]

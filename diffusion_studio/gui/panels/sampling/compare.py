@@ -1,0 +1,58 @@
+"""Compare two samplers from the same seed: the second sampler's settings and how chains are paired."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from .frames import nearest_by_noise_level
+from .settings import SamplerSettings, SamplerSettingsForm
+
+__all__ = ["CompareControls", "paired_index", "compare_requests_order"]
+
+
+def paired_index(other_frames, alphas_cumprod: float) -> int:
+    """The frame of the other chain at the same noise level (log SNR), so both show equally noisy images.
+
+    Uses ``core.chain.pair_by_noise_level`` when the chain module provides one.
+    """
+    try:
+        from ....core.chain import nearest_frame_index  # type: ignore[attr-defined]
+    except ImportError:
+        return nearest_by_noise_level(other_frames, alphas_cumprod)
+    return int(nearest_frame_index(other_frames, alphas_cumprod))
+
+
+def compare_requests_order(first: SamplerSettings, second: SamplerSettings) -> tuple[int, int]:
+    """Order (first, second) so the chain with more steps drives the timeline (it has every level)."""
+    return (0, 1) if first.steps >= second.steps else (1, 0)
+
+
+class CompareControls(QWidget):
+    """The second sampler (its own sampler, steps and η; seed, batch and device are shared)."""
+
+    compareRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        note = QLabel("Same seed and model as above; the two chains are shown side by side, "
+                      "paired by noise level (ᾱ_t), not by step number.")
+        note.setWordWrap(True)
+        note.setProperty("role", "muted")
+        self.form = SamplerSettingsForm(with_batch_and_device=False)
+        self.form.set_settings(SamplerSettings(sampler="ddim", steps=50, eta=0.0))
+        self.form.set_seed_visible(False)
+        self.button = QPushButton("Compare side by side")
+        self.button.setToolTip("Run the sampler above and this one from the same starting noise")
+        self.button.clicked.connect(self.compareRequested)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(note)
+        layout.addWidget(self.form)
+        layout.addWidget(self.button)
+
+    def settings_against(self, first: SamplerSettings) -> SamplerSettings:
+        """The second chain's settings: this form's sampler/steps/η, the first's seed/batch/device."""
+        own = self.form.settings()
+        return first.with_(sampler=own.sampler, steps=own.steps, eta=own.eta)

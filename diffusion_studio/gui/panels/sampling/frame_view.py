@@ -1,0 +1,118 @@
+"""One chain's current frame on an image canvas: the batch grid (or one sample large) and its t, ᾱ_t, SNR."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from ... import theme
+from ...widgets.image_view import ImageView
+from .frames import FrameLayout, compose_frame, frame_stats
+
+__all__ = ["FrameView"]
+
+
+class FrameView(QWidget):
+    """Shows ``compose_frame(frame, view, sample)``; a click on a grid tile emits ``sampleClicked(i)``.
+
+    A click on the single large sample emits ``sampleClicked(-1)`` (back to the grid).
+    """
+
+    sampleClicked = Signal(int)
+
+    def __init__(self, title: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self._frame = None
+        self._view = "x_t"
+        self._sample: int | None = None
+        self._layout: FrameLayout | None = None
+
+        self.image_view = ImageView(title, tooltip="Click a sample to follow it large; click again for the grid")
+        self.image_view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._stats = QLabel(" ")
+        self._stats.setFont(theme.mono_font(0))
+        self._stats.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self._stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.image_view, 1)
+        layout.addWidget(self._stats)
+        self.image_view.image_item.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        theme.theme_manager().changed.connect(lambda _colors: self._render())
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def frame(self):
+        return self._frame
+
+    @property
+    def layout_info(self) -> FrameLayout | None:
+        return self._layout
+
+    def stats_text(self) -> str:
+        return self._stats.text()
+
+    def set_title(self, title: str) -> None:
+        self.image_view.set_title(title)
+
+    def set_frame(self, frame, view: str | None = None, sample: int | None | str = "keep") -> None:
+        self._frame = frame
+        if view is not None:
+            self._view = view
+        if sample != "keep":
+            self._sample = sample
+        self._render()
+
+    def set_view(self, view: str) -> None:
+        self._view = view
+        self._render()
+
+    def set_sample(self, sample: int | None) -> None:
+        self._sample = sample
+        self._render()
+
+    def clear(self) -> None:
+        self._frame, self._layout = None, None
+        self.image_view.clear()
+        self._stats.setText(" ")
+
+    def click_sample_at(self, x: float, y: float) -> None:
+        """Act as if image pixel (x, y) was clicked (the scene handler and tests use this)."""
+        if self._layout is None:
+            return
+        hit = self._layout.sample_at(x, y)
+        if self._layout.single is not None:
+            self.sampleClicked.emit(-1)
+        elif hit is not None:
+            self.sampleClicked.emit(hit)
+
+    def tile_center(self, sample: int) -> tuple[float, float]:
+        """Image pixel at the centre of ``sample``'s tile in the first view (for tests)."""
+        info = self._layout
+        row, column = divmod(sample, info.columns)
+        return (column * (info.tile_width + info.pad) + info.tile_width / 2,
+                row * (info.tile_height + info.pad) + info.tile_height / 2)
+
+    # -- internals -------------------------------------------------------------------------
+    def _render(self) -> None:
+        if self._frame is None:
+            return
+        background = QColor(theme.colors().panel)
+        image, self._layout = compose_frame(
+            self._frame, self._view, self._sample, background=(background.red(), background.green(), background.blue())
+        )
+        self.image_view.set_image(image)
+        self._stats.setText(frame_stats(self._frame).text())
+
+    def _on_scene_clicked(self, event) -> None:
+        if self._layout is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos: QPointF = self.image_view.image_item.mapFromScene(event.scenePos())
+        if not self.image_view.image_item.boundingRect().contains(pos):
+            return
+        self.click_sample_at(float(np.floor(pos.x())), float(np.floor(pos.y())))
+        event.accept()

@@ -1,0 +1,323 @@
+"""The sampling panel: pick a model and a sampler, watch the reverse chain, compare, SDEdit, export.
+
+Wiring only: chains run in ``worker.sample_chains`` (core.chain underneath) on a superqt worker;
+``viewer.ChainViewer`` holds and shows the frames; the timeline owns the current frame index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ... import theme
+from ...state import AppState
+from .compare import CompareControls, compare_requests_order
+from .model_picker import ModelPicker, describe_loaded
+from .sdedit import SDEditControls
+from .settings import SamplerSettingsForm
+from .viewer import Chain, ChainViewer
+from .worker import (
+    ChainRequest,
+    ChainStarted,
+    FrameBatch,
+    ModelReady,
+    StopFlag,
+    make_loading_worker,
+    make_sampling_worker,
+    prepare_start_image,
+)
+
+__all__ = ["SamplingPanel"]
+
+
+class SamplingPanel(QWidget):
+    """Takes the app's ``AppState``; follows its model, image and t."""
+
+    #: emitted when a run ends: "done", "stopped" or "error"
+    runFinished = Signal(str)
+    #: emitted when a model finished loading (True) or failed to (False)
+    modelLoaded = Signal(bool)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self._loaded = None  # core.checkpoint.LoadedModel for _loaded_key = (picked path, device)
+        self._loaded_key: tuple[str, str] | None = None
+        self._loading_key: tuple[str, str] | None = None
+        self._load_worker = None
+        self._worker = None
+        self._stop: StopFlag | None = None
+        self._run_status = "done"
+        self._run_device = "auto"
+        self._export_dialog = None
+
+        self._build_controls()
+        self.viewer = ChainViewer()
+        self.timeline = self.viewer.timeline
+        self.message = self.viewer.message
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
+        layout.setSpacing(theme.SPACING + 4)
+        layout.addWidget(self._controls_scroll)
+        layout.addWidget(self.viewer, 1)
+
+        for key, slot in ((Qt.Key.Key_Space, self.timeline.toggle_play),
+                          (Qt.Key.Key_Left, lambda: self.viewer.user_step(-1)),
+                          (Qt.Key.Key_Right, lambda: self.viewer.user_step(1))):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.model_picker.modelChosen.connect(self._on_model_chosen)
+        self.settings_form.changed.connect(self._on_settings_changed)
+        state.modelChanged.connect(self._on_state_model_changed)
+        state.imageChanged.connect(lambda *_: self._sync_buttons())
+        if state.model_path is not None:
+            self.model_picker.select_path(state.model_path, emit=False)
+        self._load_model_info()
+        self._sync_buttons()
+
+    def _build_controls(self) -> None:
+        self.model_picker = ModelPicker()
+        self.settings_form = SamplerSettingsForm()
+        self.sample_button = QPushButton("Sample")
+        self.sample_button.setToolTip("Run the reverse chain from fresh (seeded) noise")
+        self.sample_button.clicked.connect(self.start_sampling)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the chain; the frames so far stay")
+        self.stop_button.clicked.connect(self.stop)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.sample_button, 1)
+        buttons.addWidget(self.stop_button)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+
+        self.compare_controls = CompareControls()
+        self.compare_controls.compareRequested.connect(self.start_compare)
+        self.sdedit_controls = SDEditControls(self.state)
+        self.sdedit_controls.sdeditRequested.connect(self.start_sdedit)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the chain as GIF, WebP, APNG, PNG frames or a contact strip")
+        self.export_button.clicked.connect(self.open_export_dialog)
+
+        column = QWidget()
+        column_layout = QVBoxLayout(column)
+        column_layout.setContentsMargins(0, 0, 6, 0)
+        column_layout.setSpacing(theme.SPACING)
+        for title, widget, extras in (("Model", self.model_picker, ()),
+                                      ("Sampler", self.settings_form, (buttons, self.progress)),
+                                      ("Compare with", self.compare_controls, ()),
+                                      ("Your image (SDEdit)", self.sdedit_controls, ())):
+            box = QGroupBox(title)
+            box_layout = QVBoxLayout(box)
+            box_layout.setSpacing(6)
+            box_layout.addWidget(widget)
+            for extra in extras:
+                box_layout.addLayout(extra) if isinstance(extra, QHBoxLayout) else box_layout.addWidget(extra)
+            column_layout.addWidget(box)
+        column_layout.addWidget(self.export_button)
+        column_layout.addStretch(1)
+        self._controls_scroll = QScrollArea()
+        self._controls_scroll.setWidget(column)
+        self._controls_scroll.setWidgetResizable(True)
+        self._controls_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self._controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._controls_scroll.setFixedWidth(max(280, column.sizeHint().width() + 16))
+
+    # -- public API (the buttons call these; so do tests) ---------------------------------------
+    @property
+    def chains(self) -> list[Chain]:
+        return self.viewer.chains
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def loaded_model(self):
+        return self._loaded
+
+    def current_frames(self, chain: int = 0) -> list:
+        return list(self.chains[chain].frames) if chain < len(self.chains) else []
+
+    def start_sampling(self) -> None:
+        settings = self.settings_form.settings()
+        self._start([ChainRequest(settings.describe(), settings)], mode="sample")
+
+    def start_compare(self) -> None:
+        first = self.settings_form.settings()
+        second = self.compare_controls.settings_against(first)
+        pair = (ChainRequest(first.describe(), first), ChainRequest(second.describe(), second))
+        a, b = compare_requests_order(first, second)
+        self._start([pair[a], pair[b]], mode="compare")
+
+    def start_sdedit(self) -> None:
+        image = self.state.image
+        if image is None:
+            self.message.show_message("Open an image in the forward view first.", "info")
+            return
+        start_t = self.sdedit_controls.model_start_t()
+        if start_t is None:
+            start_t = self.state.timestep  # no model loaded yet: same t; the worker snaps it to a step
+        settings = self.settings_form.settings()
+        label = f"From your image at t = {start_t}: {settings.describe()}"
+        self._start([ChainRequest(label, settings, start_image=np.asarray(image), start_t=start_t)], mode="sdedit")
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._worker is not None:
+            self._worker.quit()
+
+    def open_export_dialog(self) -> None:
+        frames = self.current_frames(0)
+        if not frames:
+            self.message.show_message("Nothing to export yet: sample a chain first.", "info")
+            return
+        try:
+            from ...dialogs.export_dialog import ExportDialog
+        except ImportError:
+            self.message.show_message("Export is not available in this build.", "warning")
+            return
+        dialog = ExportDialog(frames, parent=self, view=self.viewer.view)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self._export_dialog = dialog
+
+    # -- running ---------------------------------------------------------------------------------
+    def _start(self, requests: list[ChainRequest], mode: str) -> None:
+        if self._worker is not None:
+            self.message.show_message("A chain is still running: stop it first.", "info")
+            return
+        path = self.model_picker.current_path()
+        if path is None:
+            return
+        self.message.dismiss()
+        device = requests[0].settings.device
+        model = self._loaded if self._loaded_key == (str(path), device) else path
+        self._run_device = device
+        self.viewer.reset(mode)
+        if mode == "sdedit" and self._loaded is not None:
+            self.viewer.show_reference(self._as_model_sees_it(requests[0].start_image))
+        self._stop = StopFlag()
+        self._run_status = "done"
+        self._worker = make_sampling_worker(model, requests, self._stop, device=device)
+        self._worker.yielded.connect(self._on_yielded)
+        self._worker.errored.connect(self._on_errored)
+        self._worker.finished.connect(self._on_finished)
+        self._sync_buttons()
+        self.state.show_status(f"Sampling: {requests[0].label}", 3000)
+        self._worker.start()
+
+    def _on_yielded(self, item) -> None:
+        if isinstance(item, ModelReady):
+            if self._loaded is not item.loaded:
+                self._set_loaded(item.loaded, self._run_device)
+        elif isinstance(item, ChainStarted):
+            chain = self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
+            self.progress.setRange(0, max(1, chain.expected_frames))
+            self.progress.setValue(0)
+        elif isinstance(item, FrameBatch):
+            self.viewer.add_frames(item.chain, item.frames)
+            self.progress.setValue(min(len(self.chains[item.chain].frames), self.progress.maximum()))
+
+    def _on_errored(self, error: Exception) -> None:
+        from ....core.errors import InputError
+
+        self._run_status = "error"
+        text = str(error) if isinstance(error, InputError) else f"Sampling failed: {type(error).__name__}: {error}"
+        self.message.show_message(text, "error")
+        self.state.show_status(text, 8000)
+
+    def _on_finished(self) -> None:
+        if self._stop is not None and self._stop() and self._run_status == "done":
+            self._run_status = "stopped"
+        self._worker, self._stop = None, None
+        self._sync_buttons()
+        self.runFinished.emit(self._run_status)
+
+    # -- model -----------------------------------------------------------------------------------
+    def _on_model_chosen(self, path: Path) -> None:
+        if self.state.model_path is None or Path(self.state.model_path) != Path(path):
+            self.state.set_model_path(path)
+        self._load_model_info()
+
+    def _on_state_model_changed(self, path) -> None:
+        if path is not None and self.model_picker.current_path() != Path(path):
+            self.model_picker.select_path(path, emit=False)
+            self._load_model_info()
+
+    def _on_settings_changed(self) -> None:
+        if self._current_key() not in (self._loaded_key, self._loading_key):
+            self._load_model_info()
+
+    def _load_model_info(self) -> None:
+        """Load the picked model in the background for its info line; sampling then reuses it."""
+        path = self.model_picker.current_path()
+        if path is None:
+            return
+        device = self.settings_form.settings().device
+        key = (str(path), device)
+        self._loaded, self._loaded_key, self._loading_key = None, None, key
+        self.model_picker.set_info("Loading…")
+        worker = make_loading_worker(path, device)
+        worker.returned.connect(lambda loaded: self._on_model_loaded(key, loaded))
+        worker.errored.connect(lambda error: self._on_model_failed(key, error))
+        self._load_worker = worker
+        worker.start()
+
+    def _current_key(self) -> tuple[str, str]:
+        return str(self.model_picker.current_path()), self.settings_form.settings().device
+
+    def _on_model_loaded(self, key, loaded) -> None:
+        if key != self._current_key():
+            return  # the user picked something else meanwhile
+        self._set_loaded(loaded, key[1])
+        self.modelLoaded.emit(True)
+
+    def _on_model_failed(self, key, error: Exception) -> None:
+        if key != self._current_key():
+            return
+        text = str(error) or type(error).__name__
+        self.model_picker.set_info(text, error=True)
+        self.message.show_message(f"Could not load the model: {text}", "error")
+        self.sdedit_controls.set_model_schedule(None)
+        self.modelLoaded.emit(False)
+
+    def _set_loaded(self, loaded, device: str) -> None:
+        self._loaded = loaded
+        self._loaded_key = (str(self.model_picker.current_path()), device)
+        self.model_picker.set_info(describe_loaded(loaded))
+        T = loaded.schedule.num_timesteps
+        self.settings_form.set_max_steps(T)
+        self.compare_controls.form.set_max_steps(T)
+        self.viewer.schedule_plot.set_schedule(loaded.schedule.alphas_cumprod)
+        self.sdedit_controls.set_model_schedule(loaded.schedule.alphas_cumprod)
+        if self.message.text().startswith("Could not load the model"):
+            self.message.dismiss()
+
+    def _as_model_sees_it(self, image: np.ndarray) -> np.ndarray:
+        x0 = prepare_start_image(image, self._loaded.image_size, self._loaded.channels)
+        return np.clip((x0.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+    def _sync_buttons(self) -> None:
+        running = self._worker is not None
+        self.sample_button.setEnabled(not running)
+        self.compare_controls.button.setEnabled(not running)
+        self.sdedit_controls.button.setEnabled(not running and self.state.image is not None)
+        self.stop_button.setEnabled(running)
