@@ -36,8 +36,9 @@ def _coefficients_for(t, schedule: NoiseSchedule, like, ndim: int):
         import torch
 
         t_idx = torch.as_tensor(t, device="cpu").long()
-        a = torch.from_numpy(sqrt_ab)[t_idx].to(device=like.device, dtype=like.dtype)
-        b = torch.from_numpy(sqrt_1m_ab)[t_idx].to(device=like.device, dtype=like.dtype)
+        # torch.tensor copies: the schedule's arrays are read-only, which torch.from_numpy warns about.
+        a = torch.tensor(sqrt_ab)[t_idx].to(device=like.device, dtype=like.dtype)
+        b = torch.tensor(sqrt_1m_ab)[t_idx].to(device=like.device, dtype=like.dtype)
     else:
         t_idx = np.asarray(t, dtype=np.int64)
         dtype = like.dtype if np.issubdtype(like.dtype, np.floating) else np.float64
@@ -152,6 +153,11 @@ class ForwardRenderer:
         return self._x0_uint8
 
     @property
+    def noise(self) -> np.ndarray:
+        """The fixed ε as float32 (H, W, C) at working resolution (read-only)."""
+        return self._noise
+
+    @property
     def noise_uint8(self) -> np.ndarray:
         """ε shown as an image: ±2.5σ mapped onto 0 … 255."""
         return self._noise_uint8
@@ -165,6 +171,8 @@ class ForwardRenderer:
         self._seed = int(seed)
         rng = np.random.default_rng(self._seed)
         noise = rng.standard_normal(self._x0_scaled.shape, dtype=np.float32)
+        noise.setflags(write=False)
+        self._noise = noise
         self._noise_scaled = noise * np.float32(127.5)
         self._noise_uint8 = np.clip(noise * (127.5 / 2.5) + 127.5, 0, 255).astype(np.uint8)
         flat = self._x0_scaled.size
@@ -182,7 +190,8 @@ class ForwardRenderer:
         np.multiply(self._x0_scaled, a, out=self._out)
         np.multiply(self._noise_scaled, b, out=self._tmp)
         self._out += self._tmp
-        self._out += np.float32(127.5)
+        # +127.5 maps [-1, 1] onto [0, 255]; the extra +0.5 makes the truncating cast round.
+        self._out += np.float32(128.0)
         np.clip(self._out, 0.0, 255.0, out=self._out)
         np.copyto(self._frame, self._out, casting="unsafe")
         return self._frame
