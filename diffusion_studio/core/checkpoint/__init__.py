@@ -1,0 +1,52 @@
+"""Run folders: safetensors weights, JSON config, resume state, metrics — written so a crash loses nothing.
+
+Layout (fixed; see README "Run folders")::
+
+    RUN_DIR/config.json              model / schedule / prediction / train / dataset description
+    RUN_DIR/model.safetensors        raw weights (latest)     metadata {"step": "N"}
+    RUN_DIR/model_ema.safetensors    EMA weights (latest)
+    RUN_DIR/train_state.pt           optimizer, scaler, RNG, data order, "step"
+    RUN_DIR/checkpoints/step_XXXXXX/ the same three files for the last K checkpoints
+    RUN_DIR/metrics.jsonl            one JSON object per line
+    RUN_DIR/samples/step_XXXXXX.png  EMA sample grids
+    RUN_DIR/scan_report.json         which images were used and which were skipped, and why
+
+Write order: the step folder is built under a temporary name and renamed into
+place complete, then the top-level files are replaced one by one, each atomically.
+A process killed at any moment leaves at least one complete checkpoint, and
+:func:`load_checkpoint` picks the newest complete one.
+
+``train_state.pt`` holds only tensors, dicts, lists and numbers, and is read with
+``torch.load(weights_only=True)``: nothing is ever unpickled from a user's file.
+"""
+
+from __future__ import annotations
+
+from .loading import PREDICTIONS, Checkpoint, LoadedModel, load_checkpoint, load_model, resolve_model_path
+from .runs import RunInfo, append_metrics, is_run_dir, list_runs, read_metrics, truncate_metrics
+from .store import (
+    CHECKPOINTS_DIR,
+    CONFIG_NAME,
+    DEMO_MODEL_DIR,
+    EMA_WEIGHTS_NAME,
+    METRICS_NAME,
+    SAMPLES_DIR,
+    SCAN_REPORT_NAME,
+    TRAIN_STATE_NAME,
+    WEIGHTS_NAME,
+    list_step_dirs,
+    load_config,
+    read_weights_step,
+    save_checkpoint,
+    save_config,
+    step_dir_name,
+)
+
+__all__ = [
+    "CHECKPOINTS_DIR", "CONFIG_NAME", "DEMO_MODEL_DIR", "EMA_WEIGHTS_NAME", "METRICS_NAME", "PREDICTIONS",
+    "SAMPLES_DIR", "SCAN_REPORT_NAME", "TRAIN_STATE_NAME", "WEIGHTS_NAME",
+    "Checkpoint", "LoadedModel", "RunInfo",
+    "append_metrics", "is_run_dir", "list_runs", "list_step_dirs", "load_checkpoint", "load_config", "load_model",
+    "read_metrics", "read_weights_step", "resolve_model_path", "save_checkpoint", "save_config", "step_dir_name",
+    "truncate_metrics",
+]

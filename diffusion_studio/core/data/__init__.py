@@ -1,0 +1,40 @@
+"""Training data: folder scans with per-file reasons, decoding, the demo digits, resumable batches.
+
+``scan`` and ``decode`` need only Pillow and numpy; importing the batch sources pulls in torch,
+so it happens lazily on first use of ``BatchSource`` / ``choose_batch_source``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .decode import DEMO_DIGITS_COUNT, DEMO_SOURCE, decode_image, demo_dataset_tensor, load_images_tensor
+from .scan import ScanProgress, ScanReport, iter_scan, list_image_files, scan_folder, skip_kind
+
+__all__ = [
+    "BatchSource",
+    "DEMO_DIGITS_COUNT",
+    "DEMO_SOURCE",
+    "ScanProgress",
+    "ScanReport",
+    "choose_batch_source",
+    "decode_image",
+    "decoded_bytes",
+    "default_memory_budget",
+    "demo_dataset_tensor",
+    "iter_scan",
+    "list_image_files",
+    "load_images_tensor",
+    "scan_folder",
+    "skip_kind",
+]
+
+_LAZY = {"BatchSource", "choose_batch_source", "decoded_bytes", "default_memory_budget"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import batches
+
+        return getattr(batches, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

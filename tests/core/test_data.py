@@ -1,0 +1,316 @@
+"""Folder scans on planted good and bad files, decoding, the demo digits, and resumable batches."""
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diffusion_studio.core.data import (
+    BatchSource,
+    ScanReport,
+    choose_batch_source,
+    demo_dataset_tensor,
+    iter_scan,
+    load_images_tensor,
+    scan_folder,
+)
+from diffusion_studio.core.errors import InputError
+
+RNG = np.random.default_rng(0)
+
+
+def _rgb(w=48, h=40):
+    # Left half dark, right half bright: an image whose mirror differs from it.
+    arr = RNG.integers(0, 60, (h, w, 3), dtype=np.uint8)
+    arr[:, w // 2 :] += 180
+    return Image.fromarray(arr)
+
+
+def _bomb_png() -> bytes:
+    """A tiny PNG whose header claims 100000 × 100000 pixels."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    chunk = b"IHDR" + struct.pack(">II", 100_000, 100_000) + bytes(data[24:29])
+    data[12:29] = chunk
+    data[29:33] = struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+GOOD = [
+    "a/good.png", "a/good.jpg", "a/deep/good.webp", "b/good.bmp", "b/good.tiff", "b/good.gif",
+    "rotated.jpg", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png", "onebit.png",
+]
+BAD = {  # file → kind in the summary
+    "bad/corrupt.png": "not an image", "bad/truncated.jpg": "truncated", "bad/empty.png": "empty",
+    "bad/text.png": "not an image", "bad/bomb.png": "too large", "bad/truncated.png": "truncated",
+}
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("planted")
+    for sub in ("a/deep", "b", "bad", ".git", ".cache"):
+        (root / sub).mkdir(parents=True)
+    img = _rgb()
+    img.save(root / "a/good.png")
+    img.save(root / "a/good.jpg", quality=92)
+    img.save(root / "a/deep/good.webp")
+    img.save(root / "b/good.bmp")
+    img.save(root / "b/good.tiff")
+    img.convert("P").save(root / "b/good.gif")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° on display: 48×40 stored, 40×48 shown
+    img.save(root / "rotated.jpg", exif=exif.tobytes())
+    rgba = img.convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(root / "rgba.png")
+    palette = img.convert("P")
+    palette.info["transparency"] = 0
+    palette.save(root / "palette.png", transparency=0)
+    img.convert("CMYK").save(root / "cmyk.jpg")
+    Image.fromarray((np.arange(48 * 40).reshape(40, 48) * 30).astype(np.uint16)).save(root / "sixteen.png")
+    img.convert("1").save(root / "onebit.png")
+    # Bad ones.
+    png = (root / "a/good.png").read_bytes()
+    jpg = (root / "a/good.jpg").read_bytes()
+    (root / "bad/corrupt.png").write_bytes(png[:16] + bytes(RNG.integers(0, 255, 300, dtype=np.uint8)))
+    (root / "bad/truncated.jpg").write_bytes(jpg[: len(jpg) // 2])
+    (root / "bad/truncated.png").write_bytes(png[: len(png) // 2])
+    (root / "bad/empty.png").write_bytes(b"")
+    (root / "bad/text.png").write_text("this is not a picture")
+    (root / "bad/bomb.png").write_bytes(_bomb_png())
+    # Ignored: hidden files and folders, other extensions.
+    img.save(root / ".hidden.png")
+    img.save(root / ".git/inside.png")
+    img.save(root / ".cache/inside.jpg")
+    (root / "notes.txt").write_text("notes")
+    (root / "b/data.csv").write_text("1,2")
+    return root
+
+
+def test_scan_report_on_planted_folder(planted):
+    report = scan_folder(planted)
+    assert sorted(report.usable) == sorted(str(planted / p) for p in GOOD)
+    reasons = {entry["path"]: entry for entry in report.skipped}
+    assert sorted(reasons) == sorted(str(planted / p) for p in BAD)
+    for path, kind in BAD.items():
+        entry = reasons[str(planted / path)]
+        assert entry["kind"] == kind, entry
+        assert entry["reason"] and path.split("/")[-1] in entry["reason"]
+    assert report.channels == 3
+    assert report.modes["CMYK"] == 1 and report.modes["I;16"] == 1 and report.modes["1"] == 1
+    assert report.modes["P"] >= 2 and report.modes["RGBA"] == 1
+    assert report.summary() == "12 usable images, 6 skipped (2 not an image, 2 truncated, 1 empty, 1 too large)"
+    assert report.sizes["min_side"] == 40 and report.sizes["max_side"] == 48
+
+
+def test_scan_progress_items(planted):
+    items = list(iter_scan(planted, thumb_size=32))
+    assert [item.done for item in items] == list(range(1, 19))
+    assert all(item.total == 18 for item in items)
+    by_name = {item.path.split("/")[-1] + item.path.split("/")[-2]: item for item in items}
+    rotated = next(item for item in items if item.path.endswith("rotated.jpg"))
+    assert rotated.size == (40, 48) and rotated.thumbnail.shape == (32, 27, 3)
+    good_png = next(item for item in items if item.path.endswith("a/good.png"))
+    assert good_png.usable and good_png.mode == "RGB" and good_png.thumbnail.dtype == np.uint8
+    assert good_png.thumbnail.shape == (27, 32, 3) and good_png.channels == 3
+    bad = [item for item in items if not item.usable]
+    assert all(item.thumbnail is None and item.reason for item in bad) and len(bad) == 6
+    assert by_name
+
+
+def test_exif_rotation_is_applied(planted):
+    tensor, skipped = load_images_tensor([str(planted / "rotated.jpg"), str(planted / "a/good.png")], 16, 3)
+    assert not skipped and tensor.shape == (2, 3, 16, 16)
+    rotated, upright = tensor.float()
+    # Upright: dark left, bright right. Rotated 90° clockwise on display: dark top, bright bottom.
+    assert upright[:, :, :8].mean() + 100 < upright[:, :, 8:].mean()
+    assert rotated[:, :8, :].mean() + 100 < rotated[:, 8:, :].mean()
+
+
+def test_grayscale_folder_gives_one_channel(tmp_path):
+    gray = np.tile(np.arange(32, dtype=np.uint8) * 8, (24, 1))
+    Image.fromarray(gray).save(tmp_path / "l.png")
+    Image.fromarray(np.stack([gray] * 3, -1)).save(tmp_path / "rgb_but_gray.png")
+    Image.fromarray(gray).convert("1").save(tmp_path / "bits.bmp")
+    Image.fromarray(gray.astype(np.uint16) * 200).save(tmp_path / "deep.tif")
+    report = scan_folder(tmp_path)
+    assert report.channels == 1 and len(report.usable) == 4
+    tensor, _ = load_images_tensor(report.usable, 8, report.channels)
+    assert tensor.shape == (4, 1, 8, 8)
+    _rgb().save(tmp_path / "colour.png")
+    assert scan_folder(tmp_path).channels == 3
+
+
+def test_bad_folders_raise_input_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        scan_folder(tmp_path / "missing")
+    with pytest.raises(InputError, match="no image files"):
+        scan_folder(tmp_path)
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / ".hidden.png").write_bytes(b"x")
+    with pytest.raises(InputError, match="no image files"):
+        iter_scan(tmp_path)  # raised at once, before iterating
+    with pytest.raises(InputError, match="not a folder"):
+        scan_folder(tmp_path / "readme.txt")
+
+
+def test_all_bad_folder_scans_with_zero_usable(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"")
+    report = scan_folder(tmp_path)
+    assert report.usable == [] and report.summary() == "0 usable images, 1 skipped (1 empty)"
+
+
+def test_report_save_and_load(planted, tmp_path):
+    report = scan_folder(planted)
+    path = report.save(tmp_path / "scan_report.json")
+    data = json.loads(path.read_text())
+    assert data["root"] == str(planted) and data["channels"] == 3 and data["summary"] == report.summary()
+    assert {"path", "reason"} <= set(data["skipped"][0])
+    assert ScanReport.load(path) == report
+    path.write_text("{broken")
+    with pytest.raises(InputError, match="not valid JSON"):
+        ScanReport.load(path)
+
+
+def test_load_images_tensor_skips_and_reports_progress(planted):
+    paths = [str(planted / p) for p in GOOD] + [str(planted / "bad/text.png")]
+    calls = []
+    tensor, skipped = load_images_tensor(paths, 12, 3, progress=lambda done, total: calls.append((done, total)))
+    assert tensor.shape == (12, 3, 12, 12) and tensor.dtype == torch.uint8
+    assert [s["path"] for s in skipped] == [paths[-1]] and skipped[0]["kind"] == "not an image"
+    assert calls[-1] == (13, 13) and len(calls) == 13
+    # Transparency is composited on white: the semi-transparent RGBA image is lighter than the original.
+    assert tensor[GOOD.index("rgba.png")].float().mean() > tensor[0].float().mean() + 30
+
+
+def test_demo_dataset():
+    digits8 = demo_dataset_tensor(8)
+    sheet = np.asarray(Image.open(__import__("diffusion_studio.core.paths", fromlist=["x"]).resource_path(
+        "demo", "digits_8x8_sheet.png")))
+    assert digits8.shape == (1797, 1, 8, 8)
+    assert np.array_equal(digits8[61, 0].numpy(), sheet[8:16, 8:16])  # row 1, column 1 of the sheet
+    digits = demo_dataset_tensor(16)
+    assert digits.shape == (1797, 1, 16, 16) and digits.dtype == torch.uint8
+    assert int(digits.max()) > 200 and int(digits.min()) == 0
+    # Smooth upscaling: more distinct grey levels than the 17 of the 8×8 source.
+    assert len(torch.unique(digits[:50])) > 40
+    digits[0] = 0
+    assert demo_dataset_tensor(16)[0].any()  # callers get a copy, not the cache
+    with pytest.raises(InputError):
+        demo_dataset_tensor(2)
+
+
+def _numbered(n, size=4):
+    # Image i is filled with i (left column marked) so batches can be traced back to indices.
+    data = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).repeat(1, 1, size, size)
+    data[:, :, :, 0] = 255
+    return data
+
+
+def _ids(batch):
+    return [round(v) for v in ((batch[:, 0, 0, 1] + 1) * 127.5).tolist()]
+
+
+def test_batch_shapes_range_and_flip():
+    source = BatchSource(_numbered(10), 16, "cpu", seed=0, hflip=True)
+    batch = source.next_batch()
+    assert batch.shape == (16, 1, 4, 4) and batch.dtype == torch.float32
+    assert batch.min() >= -1 and batch.max() <= 1
+    left_marked = batch[:, 0, 0, 0] == 1.0
+    right_marked = batch[:, 0, 0, -1] == 1.0
+    assert left_marked.any() and right_marked.any() and bool((left_marked ^ right_marked).all())
+    no_flip = BatchSource(_numbered(10), 16, "cpu", seed=0, hflip=False).next_batch()
+    assert bool((no_flip[:, 0, 0, 0] == 1.0).all())
+    # An epoch is a permutation: the first 10 samples are 10 different images.
+    assert sorted(_ids(no_flip)[:10]) == list(range(10))
+
+
+def test_exact_resume_in_memory():
+    first = BatchSource(_numbered(10), 4, "cpu", seed=3)
+    for _ in range(4):
+        first.next_batch()
+    state = first.state_dict()
+    expected = [first.next_batch() for _ in range(6)]  # crosses epoch boundaries
+    resumed = BatchSource(_numbered(10), 4, "cpu", seed=99)
+    assert resumed.load_state_dict(state) is True
+    for batch in expected:
+        assert torch.equal(resumed.next_batch(), batch)
+    assert resumed.state_dict() == first.state_dict()
+    other_seed = BatchSource(_numbered(10), 4, "cpu", seed=4)
+    assert not all(torch.equal(other_seed.next_batch(), b) for b in expected[:3])
+
+
+def test_state_dict_survives_weights_only(tmp_path):
+    source = BatchSource(_numbered(5), 2, "cpu", seed=1)
+    source.next_batch()
+    torch.save({"data": source.state_dict()}, tmp_path / "s.pt")
+    assert torch.load(tmp_path / "s.pt", weights_only=True)["data"] == source.state_dict()
+    changed = BatchSource(_numbered(6), 2, "cpu", seed=1)
+    assert changed.load_state_dict(source.state_dict()) is False  # dataset changed: starts the epoch afresh
+
+
+def test_sharding_is_disjoint():
+    n = 12
+    ranks = [BatchSource(_numbered(n), 3, "cpu", seed=5, rank=r, world_size=2, hflip=False) for r in range(2)]
+    seen = [sum((_ids(src.next_batch()) for _ in range(2)), []) for src in ranks]
+    assert not set(seen[0]) & set(seen[1])
+    assert len(set(seen[0]) | set(seen[1])) == 12  # together the two shards cover the epoch
+    tiny = [BatchSource(_numbered(1), 2, "cpu", seed=0, rank=r, world_size=3) for r in range(3)]
+    assert all(src.next_batch().shape == (2, 1, 4, 4) for src in tiny)  # fewer images than ranks still works
+
+
+def test_streaming_matches_memory_and_resumes(planted):
+    paths = [str(planted / p) for p in GOOD]
+    in_memory, _ = load_images_tensor(paths, 8, 3)
+    memory = BatchSource(in_memory, 5, "cpu", seed=2)
+    stream = BatchSource(paths, 5, "cpu", seed=2, workers=0, image_size=8, channels=3)
+    assert not stream.in_memory and memory.in_memory
+    for _ in range(4):
+        assert torch.equal(stream.next_batch(), memory.next_batch())
+    state = stream.state_dict()
+    expected = [stream.next_batch() for _ in range(3)]
+    resumed = BatchSource(paths, 5, "cpu", seed=2, image_size=8, channels=3)
+    resumed.load_state_dict(state)
+    assert all(torch.equal(resumed.next_batch(), b) for b in expected)
+
+
+def test_streaming_skips_files_deleted_after_the_scan(tmp_path):
+    for i in range(6):
+        _rgb().save(tmp_path / f"img{i}.png")
+    report = scan_folder(tmp_path)
+    source = BatchSource(report.usable, 4, "cpu", seed=0, image_size=8, channels=3)
+    (tmp_path / "img2.png").unlink()
+    (tmp_path / "img4.png").write_bytes(b"garbage")
+    for _ in range(5):
+        assert source.next_batch().shape == (4, 3, 8, 8)
+    assert sorted(e["path"] for e in source.unreadable) == [str(tmp_path / "img2.png"), str(tmp_path / "img4.png")]
+    for path in report.usable:
+        (tmp_path / path).unlink(missing_ok=True)
+    with pytest.raises(InputError, match="can be read any more"):
+        BatchSource(report.usable, 4, "cpu", seed=0, image_size=8, channels=3).next_batch()
+
+
+def test_streaming_with_worker_processes(planted):
+    paths = [str(planted / p) for p in GOOD]
+    with_workers = BatchSource(paths, 4, "cpu", seed=7, workers=2, image_size=8, channels=3)
+    without = BatchSource(paths, 4, "cpu", seed=7, workers=0, image_size=8, channels=3)
+    for _ in range(5):
+        assert torch.equal(with_workers.next_batch(), without.next_batch())
+    with_workers.close()
+
+
+def test_choose_batch_source(planted):
+    paths = [str(planted / p) for p in GOOD] + [str(planted / "bad/empty.png")]
+    small = choose_batch_source(paths, image_size=8, channels=3, batch_size=4, seed=0)
+    assert small.in_memory and small.num_items == 12 and len(small.skipped) == 1
+    big = choose_batch_source(paths, image_size=8, channels=3, batch_size=4, seed=0, memory_budget_bytes=100)
+    assert not big.in_memory and big.next_batch().shape == (4, 3, 8, 8)
+    with pytest.raises(InputError, match="could not be decoded"):
+        choose_batch_source([str(planted / "bad/empty.png")], image_size=8, channels=3, batch_size=2)
