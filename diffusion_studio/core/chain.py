@@ -1,0 +1,265 @@
+"""Run a model and a sampler from a seed and yield the reverse chain as displayable frames.
+
+A frame is taken *after* each model call, so it shows the input x_t together with what the
+model made of it: x̂0 (its current guess of the clean image) and ε̂ (the noise it sees).
+Frame ``index`` is the chain step (0 = the starting noise); the final frame (``t = −1``)
+holds the finished samples. With ``stride = k`` every k-th step is kept, and always the
+first and the final frame.
+
+Memory: a frame holds three uint8 (N, H, W, C) arrays, 3·N·H·W·C bytes. A 1000-step chain
+of 64 RGB images at 64² is 1001 × 2.25 MiB ≈ 2.2 GiB at stride 1, 754 MiB at stride 3
+(:func:`stride_for_budget` picks 3 for a 1 GiB budget; ``stride="auto"`` does that here).
+
+Reproducible across devices: the starting noise and every step's noise come from one
+``torch.Generator`` on the CPU seeded with ``seed``, then move to the model's device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
+
+import numpy as np
+
+from .errors import InputError
+from .samplers.base import Sampler
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ChainFrame",
+    "ChainProgress",
+    "DEFAULT_FRAME_BUDGET_BYTES",
+    "NOISE_DISPLAY_SIGMAS",
+    "chain_frame_count",
+    "chain_timesteps",
+    "estimate_chain_bytes",
+    "nearest_frame_index",
+    "pair_by_noise_level",
+    "run_chain",
+    "stride_for_budget",
+    "to_uint8_images",
+]
+
+#: What ``stride="auto"`` keeps the frames of one chain under.
+DEFAULT_FRAME_BUDGET_BYTES = 1 << 30
+#: ε̂ is shown with ±2.5σ mapped onto 0 … 255 (as the forward explorer shows ε).
+NOISE_DISPLAY_SIGMAS = 2.5
+_VIEWS_PER_FRAME = 3  # x_t, x̂0, ε̂
+
+
+@dataclass(frozen=True)
+class ChainFrame:
+    index: int  # 0 = the starting noise, increasing (the chain step)
+    t: int  # timestep of x_t (0-based); for the final clean sample: -1
+    alphas_cumprod: float  # ᾱ_t of x_t (1.0 for the final frame)
+    x_t: np.ndarray  # uint8 (N, H, W, C) the current sample
+    pred_x0: np.ndarray  # uint8 (N, H, W, C) the model's guess of the clean image x̂0
+    pred_noise: np.ndarray  # uint8 (N, H, W, C) ε̂ shown with ±2.5σ → 0…255
+    is_final: bool
+
+    @property
+    def nbytes(self) -> int:
+        return self.x_t.nbytes + self.pred_x0.nbytes + self.pred_noise.nbytes
+
+
+@dataclass(frozen=True)
+class ChainProgress:
+    """Yielded for steps that are not kept as frames (only with ``progress=True``)."""
+
+    step: int  # chain steps done so far
+    total: int  # model calls in the chain
+    t: int  # the timestep just computed
+
+
+# ---------------------------------------------------------------------------- sizes
+
+
+def chain_timesteps(sampler: Sampler, start_t: int | None = None) -> np.ndarray:
+    """The timesteps a chain visits: all of the sampler's, or its tail from ``start_t`` (SDEdit)."""
+    return sampler.timesteps if start_t is None else sampler.timesteps_from(start_t)
+
+
+def chain_frame_count(num_steps: int, stride: int = 1) -> int:
+    """Frames kept from a chain of ``num_steps`` model calls: steps 0, k, 2k, … plus the final frame."""
+    return math.ceil(int(num_steps) / int(stride)) + 1
+
+
+def estimate_chain_bytes(
+    num_steps: int, num_samples: int, image_size: int, channels: int, stride: int = 1
+) -> int:
+    """Bytes the kept frames of one chain take: frames × 3 views × N·H·W·C (uint8)."""
+    per_frame = _VIEWS_PER_FRAME * int(num_samples) * int(image_size) ** 2 * int(channels)
+    return chain_frame_count(num_steps, stride) * per_frame
+
+
+def stride_for_budget(
+    num_steps: int, num_samples: int, image_size: int, channels: int, budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES
+) -> int:
+    """The smallest stride whose frames fit in ``budget_bytes`` (at least the first and final frame are kept)."""
+    for stride in range(1, max(1, int(num_steps)) + 1):
+        if estimate_chain_bytes(num_steps, num_samples, image_size, channels, stride) <= budget_bytes:
+            return stride
+    return max(1, int(num_steps))
+
+
+# ---------------------------------------------------------------------------- frames
+
+
+def to_uint8_images(x: "torch.Tensor", scale: float = 1.0) -> "torch.Tensor":
+    """float (N, C, H, W) with x/scale in [−1, 1] → uint8 (N, H, W, C) on the same device.
+
+    Rounds as ``core.images.float_to_uint8``; NaN becomes mid-grey and ±inf saturates.
+    """
+    import torch
+
+    x = torch.nan_to_num(x.float(), nan=0.0)
+    if scale != 1.0:
+        x = x / scale
+    return ((x + 1.0) * 127.5 + 0.5).clamp_(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _frame(index, t, alpha_prod, x_t, pred_x0, pred_noise, is_final) -> ChainFrame:
+    import torch
+
+    # One device→host copy per frame for all three views.
+    stacked = torch.stack(
+        [to_uint8_images(x_t), to_uint8_images(pred_x0), to_uint8_images(pred_noise, NOISE_DISPLAY_SIGMAS)]
+    )
+    host = stacked.cpu().numpy()
+    host.setflags(write=False)
+    return ChainFrame(int(index), int(t), float(alpha_prod), host[0], host[1], host[2], bool(is_final))
+
+
+# ---------------------------------------------------------------------------- the chain
+
+
+def _start_tensor(start, num_samples: int, shape: tuple[int, int, int]):
+    import torch
+
+    start = torch.as_tensor(start)
+    if start.ndim == 3:
+        start = start.unsqueeze(0).expand(num_samples, *start.shape)
+    if tuple(start.shape) != (num_samples, *shape):
+        raise InputError(
+            f"the start image batch has shape {tuple(start.shape)}, the model needs {(num_samples, *shape)}"
+        )
+    return start.float()
+
+
+def run_chain(
+    model: Callable,
+    sampler: Sampler,
+    *,
+    num_samples: int,
+    seed: int,
+    image_size: int,
+    channels: int,
+    device: Union[str, "torch.device"] = "cpu",
+    stride: Union[int, str] = 1,
+    start=None,
+    start_t: int | None = None,
+    start_image=None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+    frame_budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES,
+) -> Iterator[ChainFrame | ChainProgress]:
+    """Sample ``num_samples`` images and yield :class:`ChainFrame` s (and :class:`ChainProgress`).
+
+    ``model(x, t)`` takes float (N, C, H, W) on ``device`` and long (N,) timesteps. ``stride`` is
+    an int or ``"auto"`` (the smallest that fits ``frame_budget_bytes``). SDEdit (Meng et al. 2022):
+    pass ``start_t`` and either ``start_image`` — clean x0 in [−1, 1], (C, H, W) or (N, C, H, W),
+    noised here to the chain's first timestep with q_sample — or ``start``, an x_t already at
+    ``start_t``. The chain then runs the sampler's timesteps ≤ ``start_t``.
+    ``should_stop()`` is checked between steps; a stopped chain ends without a final frame.
+    """
+    import torch
+
+    from .forward import q_sample
+
+    if int(num_samples) < 1:
+        raise InputError(f"the number of samples must be at least 1, got {num_samples}")
+    if (start is not None or start_image is not None) and start_t is None:
+        raise InputError("SDEdit needs start_t, the timestep the start image is noised to")
+    if start is not None and start_image is not None:
+        raise InputError("give either start (an x_t) or start_image (a clean x0), not both")
+    timesteps = chain_timesteps(sampler, start_t).tolist()
+    num_steps = len(timesteps)
+    if stride == "auto":
+        stride = stride_for_budget(num_steps, num_samples, image_size, channels, frame_budget_bytes)
+    if isinstance(stride, bool) or int(stride) != stride or int(stride) < 1:
+        raise InputError(f"the frame stride must be a whole number ≥ 1, got {stride!r}")
+    stride = int(stride)
+
+    device = torch.device(device)
+    shape = (int(channels), int(image_size), int(image_size))
+    generator = torch.Generator().manual_seed(int(seed))
+    if start is not None:
+        x = _start_tensor(start, num_samples, shape)
+    elif start_image is not None:
+        x0 = _start_tensor(start_image, num_samples, shape)
+        noise = torch.randn(x0.shape, generator=generator)
+        x = q_sample(x0, timesteps[0], noise, sampler.schedule)  # Ho et al. eq. 4
+    else:
+        x = torch.randn((int(num_samples), *shape), generator=generator)
+    x = x.to(device)
+    sampler.reset()
+
+    with torch.inference_mode():
+        for step_index, t in enumerate(timesteps):
+            if should_stop is not None and should_stop():
+                return
+            t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=device)
+            model_output = model(x, t_batch)
+            out = sampler.step(model_output, t, x, generator=generator)
+            last = step_index == num_steps - 1
+            if step_index % stride == 0 or last:
+                pred_noise = sampler.predict_epsilon(model_output, t, x)
+            if step_index % stride == 0:
+                yield _frame(step_index, t, sampler.alpha_cumprod(t), x, out.pred_original_sample, pred_noise, False)
+            elif progress:
+                yield ChainProgress(step_index + 1, num_steps, t)
+            x = out.prev_sample
+        if should_stop is not None and should_stop():
+            return
+        yield _frame(num_steps, -1, 1.0, x, x, pred_noise, True)
+
+
+# ---------------------------------------------------------------------------- comparing chains
+
+
+def _noise_key(alpha_prod: float, by: str) -> float:
+    if by == "alphas_cumprod":
+        return float(alpha_prod)
+    if by == "log_snr":
+        a = min(max(float(alpha_prod), 1e-12), 1.0 - 1e-12)
+        return math.log(a) - math.log1p(-a)
+    raise ValueError(f"pair frames by 'alphas_cumprod' or 'log_snr', not {by!r}")
+
+
+def nearest_frame_index(frames: Sequence[ChainFrame], alphas_cumprod: float, by: str = "alphas_cumprod") -> int:
+    """Index into ``frames`` of the frame whose noise level is nearest ``alphas_cumprod`` (first on ties)."""
+    if not frames:
+        raise ValueError("no frames to choose from")
+    target = _noise_key(alphas_cumprod, by)
+    keys = np.array([_noise_key(f.alphas_cumprod, by) for f in frames])
+    return int(np.argmin(np.abs(keys - target)))
+
+
+def pair_by_noise_level(
+    frames_a: Sequence[ChainFrame], frames_b: Sequence[ChainFrame], by: str = "alphas_cumprod"
+) -> list[tuple[ChainFrame, ChainFrame]]:
+    """Side-by-side pairs: every frame of ``frames_a`` with the frame of ``frames_b`` at the nearest ᾱ.
+
+    Two samplers from the same seed (DDPM 1000 vs DDIM 50) then show equally noisy images
+    side by side, not frames with the same step number. Final frames pair with final frames.
+    """
+    pairs = []
+    for frame in frames_a:
+        if frame.is_final and frames_b and frames_b[-1].is_final:
+            pairs.append((frame, frames_b[-1]))
+        else:
+            pairs.append((frame, frames_b[nearest_frame_index(frames_b, frame.alphas_cumprod, by)]))
+    return pairs
