@@ -3,6 +3,8 @@
 import json
 import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -128,6 +130,10 @@ def test_crash_mid_checkpoint_leaves_a_loadable_one(tmp_path, monkeypatch, fail_
     assert loaded.train_state["step"] == loaded.step
     # The sampling side keeps working too.
     assert ckpt.load_model(run, model_factory=TinyNet.from_config).step in (100, 200)
+    # The next save clears what the killed one left behind.
+    _save(run, 300)
+    assert [p.name for p in (run / "checkpoints").iterdir() if p.name.startswith(".")] == []
+    assert ckpt.load_checkpoint(run).step == 300
 
 
 def test_torn_top_level_falls_back_to_the_step_folder(tmp_path):
@@ -139,6 +145,27 @@ def test_torn_top_level_falls_back_to_the_step_folder(tmp_path):
     loaded = ckpt.load_checkpoint(run)
     assert loaded.step == 2 and loaded.path == run / "checkpoints" / "step_000002"
     assert _same(loaded.model_state, model2)
+
+
+def test_saving_without_ema_drops_a_stale_ema_file(tmp_path):
+    run = tmp_path / "run"
+    _save(run, 1)
+    model = TinyNet()
+    ckpt.save_checkpoint(run, model=model, ema_model=None, train_state={}, config=_config(), step=2)
+    assert not (run / "model_ema.safetensors").exists()
+    loaded = ckpt.load_checkpoint(run)
+    assert loaded.step == 2 and loaded.ema_state is None
+    assert not ckpt.load_model(run, model_factory=TinyNet.from_config).is_ema
+
+
+def test_listing_runs_does_not_import_torch(tmp_path):
+    code = (
+        "import sys; from diffusion_studio.core.checkpoint import list_runs, read_metrics, load_config, "
+        "DEMO_MODEL_DIR, is_run_dir; from diffusion_studio.core.data import iter_scan, scan_folder, ScanReport; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
 
 
 def test_train_state_must_be_plain(tmp_path):
@@ -199,9 +226,8 @@ def test_load_model_errors(tmp_path):
     _expect(run / "notes.txt", "not a model")
     lonely = tmp_path / "lonely"
     lonely.mkdir()
-    (lonely / "model.safetensors").write_bytes((mismatched_source := run / "checkpoints" / "step_000001" / "model.safetensors").read_bytes())
+    (lonely / "model.safetensors").write_bytes((run / "model.safetensors").read_bytes())
     _expect(lonely / "model.safetensors", "No config.json beside model.safetensors")
-    assert mismatched_source.is_file()
 
     mismatched = tmp_path / "mismatched"
     _save(mismatched, 1)

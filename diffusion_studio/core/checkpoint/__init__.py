@@ -22,9 +22,9 @@ A process killed at any moment leaves at least one complete checkpoint, and
 
 from __future__ import annotations
 
-from .loading import PREDICTIONS, Checkpoint, LoadedModel, load_checkpoint, load_model, resolve_model_path
-from .runs import RunInfo, append_metrics, is_run_dir, list_runs, read_metrics, truncate_metrics
-from .store import (
+from typing import Any
+
+from .layout import (
     CHECKPOINTS_DIR,
     CONFIG_NAME,
     DEMO_MODEL_DIR,
@@ -37,16 +37,37 @@ from .store import (
     list_step_dirs,
     load_config,
     read_weights_step,
-    save_checkpoint,
     save_config,
     step_dir_name,
+    step_of_dir,
 )
+from .runs import RunInfo, append_metrics, is_run_dir, latest_step, list_runs, read_metrics, truncate_metrics
 
 __all__ = [
     "CHECKPOINTS_DIR", "CONFIG_NAME", "DEMO_MODEL_DIR", "EMA_WEIGHTS_NAME", "METRICS_NAME", "PREDICTIONS",
     "SAMPLES_DIR", "SCAN_REPORT_NAME", "TRAIN_STATE_NAME", "WEIGHTS_NAME",
     "Checkpoint", "LoadedModel", "RunInfo",
-    "append_metrics", "is_run_dir", "list_runs", "list_step_dirs", "load_checkpoint", "load_config", "load_model",
-    "read_metrics", "read_weights_step", "resolve_model_path", "save_checkpoint", "save_config", "step_dir_name",
-    "truncate_metrics",
+    "append_metrics", "is_run_dir", "latest_step", "list_runs", "list_step_dirs", "load_checkpoint", "load_config",
+    "load_model", "read_metrics", "read_weights_step", "resolve_model_path", "save_checkpoint", "save_config",
+    "step_dir_name", "step_of_dir", "truncate_metrics",
 ]
+
+# Saving and loading weights need torch; listing runs and reading configs and metrics do not,
+# so the GUI can show runs without paying for the torch import.
+_LAZY = {
+    "save_checkpoint": "store",
+    "Checkpoint": "loading",
+    "LoadedModel": "loading",
+    "PREDICTIONS": "loading",
+    "load_checkpoint": "loading",
+    "load_model": "loading",
+    "resolve_model_path": "loading",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import InputError
 from ..schedules import NoiseSchedule
-from .store import (
+from .layout import (
     CHECKPOINTS_DIR,
     CONFIG_NAME,
     EMA_WEIGHTS_NAME,
@@ -21,10 +21,10 @@ from .store import (
     list_step_dirs,
     load_config,
     looks_like_pickle,
-    read_train_state,
-    read_weights,
     read_weights_step,
+    step_of_dir,
 )
+from .store import read_train_state, read_weights
 
 __all__ = ["Checkpoint", "LoadedModel", "load_checkpoint", "load_model", "resolve_model_path", "PREDICTIONS"]
 
@@ -82,7 +82,7 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
     if not run_dir.is_dir():
         raise InputError(f"The run folder {run_dir} does not exist")
     config = load_config(run_dir)
-    candidates = [(int(d.name.split("_")[-1]), 0, d) for d in list_step_dirs(run_dir)]
+    candidates = [(step_of_dir(d), 0, d) for d in list_step_dirs(run_dir)]
     if (run_dir / WEIGHTS_NAME).is_file():
         candidates.append((read_weights_step(run_dir / WEIGHTS_NAME) or -1, 1, run_dir))
     if not candidates:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..paths import runs_dir
-from .store import (
+from .layout import (
     CHECKPOINTS_DIR,
     CONFIG_NAME,
     METRICS_NAME,
@@ -20,9 +20,10 @@ from .store import (
     WEIGHTS_NAME,
     list_step_dirs,
     read_weights_step,
+    step_of_dir,
 )
 
-__all__ = ["RunInfo", "is_run_dir", "list_runs", "append_metrics", "read_metrics", "truncate_metrics"]
+__all__ = ["RunInfo", "is_run_dir", "latest_step", "list_runs", "append_metrics", "read_metrics", "truncate_metrics"]
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,17 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return isinstance(data, dict) and isinstance(data.get("model"), dict)
 
 
-def _latest_step(run: Path) -> int:
+def latest_step(run_dir: str | os.PathLike) -> int:
+    """Step of the run's latest checkpoint (from the weights header; cheap), 0 before the first one."""
+    run = Path(run_dir)
     step = read_weights_step(run / WEIGHTS_NAME)
     if step is not None:
         return step
     steps = list_step_dirs(run)
-    return int(steps[-1].name.split("_")[-1]) if steps else 0
+    return step_of_dir(steps[-1]) or 0 if steps else 0
+
+
+_latest_step = latest_step  # kept for callers written against the first version
 
 
 def _last_sample(run: Path) -> Path | None:
@@ -78,7 +84,7 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
     runs = []
     for child in root.iterdir():
         if child.is_dir() and not child.name.startswith(".") and is_run_dir(child):
-            runs.append(RunInfo(child, child.name, _latest_step(child), _last_sample(child), _updated(child)))
+            runs.append(RunInfo(child, child.name, latest_step(child), _last_sample(child), _updated(child)))
     return sorted(runs, key=lambda run: (run.updated, run.name), reverse=True)
 
 

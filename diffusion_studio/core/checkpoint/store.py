@@ -1,9 +1,8 @@
-"""Writing checkpoints atomically and reading their files back without unpickling anything."""
+"""Writing checkpoints atomically, and reading weights and training state back without unpickling."""
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 from pathlib import Path
@@ -14,39 +13,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from ..atomic import atomic_write_bytes, atomic_write_text
+from ..atomic import atomic_write_bytes
 from ..errors import InputError
-from ..paths import resource_path
-
-__all__ = [
-    "CONFIG_NAME", "WEIGHTS_NAME", "EMA_WEIGHTS_NAME", "TRAIN_STATE_NAME", "METRICS_NAME", "CHECKPOINTS_DIR",
-    "SAMPLES_DIR", "SCAN_REPORT_NAME", "DEMO_MODEL_DIR", "save_checkpoint", "save_config", "load_config",
-    "list_step_dirs", "step_dir_name", "read_weights", "read_weights_step", "read_train_state", "looks_like_pickle",
-    "PICKLE_HINT",
-]
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-EMA_WEIGHTS_NAME = "model_ema.safetensors"
-TRAIN_STATE_NAME = "train_state.pt"
-METRICS_NAME = "metrics.jsonl"
-CHECKPOINTS_DIR = "checkpoints"
-SAMPLES_DIR = "samples"
-SCAN_REPORT_NAME = "scan_report.json"
-DEMO_MODEL_DIR = resource_path("demo_model")
-
-_STEP_PREFIX = "step_"
-PICKLE_HINT = (
-    "is a PyTorch pickle file; Diffusion Studio only loads .safetensors weights, "
-    "because a pickle file can run any code when it is opened"
+from .layout import (
+    CHECKPOINTS_DIR,
+    EMA_WEIGHTS_NAME,
+    PICKLE_HINT,
+    TRAIN_STATE_NAME,
+    WEIGHTS_NAME,
+    list_step_dirs,
+    looks_like_pickle,
+    read_weights_step,
+    save_config,
+    step_dir_name,
 )
 
+__all__ = ["save_checkpoint", "read_weights", "read_train_state"]
 
-def step_dir_name(step: int) -> str:
-    return f"{_STEP_PREFIX}{int(step):06d}"
-
-
-# -- saving -----------------------------------------------------------------------------------------
 
 def _plain_check(value: Any, where: str) -> None:
     # Only what torch.load(weights_only=True) accepts, so a resume never fails on a type.
@@ -84,12 +67,6 @@ def _train_state_bytes(train_state: dict, step: int) -> bytes:
     return buffer.getvalue()
 
 
-def save_config(run_dir: str | os.PathLike, config: dict) -> Path:
-    path = Path(run_dir) / CONFIG_NAME
-    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    return path
-
-
 def save_checkpoint(
     run_dir: str | os.PathLike,
     *,
@@ -114,21 +91,25 @@ def save_checkpoint(
 
     checkpoints = run_dir / CHECKPOINTS_DIR
     checkpoints.mkdir(exist_ok=True)
+    _remove_leftovers(checkpoints)
     final = checkpoints / step_dir_name(step)
     staging = checkpoints / f".{final.name}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    for name, data in files.items():
-        atomic_write_bytes(staging / name, data)
-    if final.exists():  # saving the same step again: move the old one aside first
-        old = checkpoints / f".{final.name}.{os.getpid()}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, final)
+    try:
+        staging.mkdir()
+        for name, data in files.items():
+            atomic_write_bytes(staging / name, data)
+        if final.exists():  # saving the same step again: move the old one aside first
+            old = checkpoints / f".{final.name}.{os.getpid()}.old"
+            os.replace(final, old)
+            os.replace(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
+    if ema_model is None:  # an EMA file from an earlier step would not match the new weights
+        (run_dir / EMA_WEIGHTS_NAME).unlink(missing_ok=True)
     # Train state last: while it still names the previous step, a loader sees the top level as torn.
     for name in (WEIGHTS_NAME, EMA_WEIGHTS_NAME, TRAIN_STATE_NAME):
         if name in files:
@@ -139,28 +120,11 @@ def save_checkpoint(
     return final
 
 
-def list_step_dirs(run_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoint step folders of a run, oldest first."""
-    folder = Path(run_dir) / CHECKPOINTS_DIR
-    if not folder.is_dir():
-        return []
-    found = []
-    for child in folder.iterdir():
-        digits = child.name[len(_STEP_PREFIX):]
-        if child.name.startswith(_STEP_PREFIX) and digits.isdigit() and child.is_dir():
-            found.append((int(digits), child))
-    return [path for _step, path in sorted(found)]
-
-
-# -- reading files --------------------------------------------------------------------------------
-
-def looks_like_pickle(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except OSError:
-        return False
-    return head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+def _remove_leftovers(checkpoints: Path) -> None:
+    # Staging folders of a process that was killed mid-save (".step_000100.1234.tmp").
+    for child in checkpoints.iterdir():
+        if child.name.startswith(".step_") and child.name.endswith((".tmp", ".old")):
+            shutil.rmtree(child, ignore_errors=True)
 
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int | None]:
@@ -180,19 +144,6 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int | None]:
     return state, step
 
 
-def read_weights_step(path: str | os.PathLike) -> int | None:
-    """The "step" in a safetensors file's metadata, read from its header only (None when absent)."""
-    try:
-        with open(path, "rb") as handle:
-            header_len = int.from_bytes(handle.read(8), "little")
-            if not 0 < header_len <= 100_000_000:
-                return None
-            header = json.loads(handle.read(header_len))
-        return int(header.get("__metadata__", {}).get("step"))
-    except (OSError, ValueError, TypeError, AttributeError, json.JSONDecodeError):
-        return None
-
-
 def read_train_state(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"The training state {path} is missing")
@@ -208,24 +159,3 @@ def read_train_state(path: Path) -> dict:
     if not isinstance(state, dict):
         raise InputError(f"{path.name} in {path.parent} does not hold a training state")
     return state
-
-
-def load_config(run_dir: str | os.PathLike) -> dict:
-    """Read and check ``config.json`` of a run folder (InputError with a clear reason)."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise InputError(f"No {CONFIG_NAME} in {path.parent}; a run folder needs it to describe the model")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{CONFIG_NAME} in {path.parent} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{CONFIG_NAME} in {path.parent} is not a text file") from exc
-    if not isinstance(config, dict):
-        raise InputError(f"{CONFIG_NAME} in {path.parent} is not a JSON object")
-    for key in ("model", "schedule"):
-        if not isinstance(config.get(key), dict):
-            raise InputError(f"{CONFIG_NAME} in {path.parent} has no {key!r} section")
-    return config
