@@ -7,8 +7,8 @@ from diffusion_studio.gui.panels.sampling.frames import (
     compose_frame,
     frame_stats,
     grid_shape,
-    nearest_by_noise_level,
 )
+from diffusion_studio.gui.panels.sampling.compare import paired_index
 from diffusion_studio.gui.panels.sampling.timeline import TimelinePlayer
 from tests.gui.sampling_fakes import fake_chain
 
@@ -53,11 +53,12 @@ def test_frame_stats_text():
     assert final.snr == float("inf") and "clean" in final.text()
 
 
-def test_nearest_by_noise_level_pairs_equal_noise():
+def test_paired_index_matches_equal_noise_levels():
     long_chain, short_chain = fake_chain(num_frames=101), fake_chain(num_frames=11)
     for frame in short_chain:
-        match = long_chain[nearest_by_noise_level(long_chain, frame.alphas_cumprod)]
+        match = long_chain[paired_index(long_chain, frame.alphas_cumprod)]
         assert match.t == frame.t  # both chains visit these timesteps exactly
+    assert long_chain[paired_index(long_chain, 1.0)].is_final
 
 
 def test_timeline_steps_scrubs_and_clamps(qtbot):

@@ -5,22 +5,20 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from .frames import nearest_by_noise_level
 from .settings import SamplerSettings, SamplerSettingsForm
 
 __all__ = ["CompareControls", "paired_index", "compare_requests_order"]
 
 
 def paired_index(other_frames, alphas_cumprod: float) -> int:
-    """The frame of the other chain at the same noise level (log SNR), so both show equally noisy images.
+    """The frame of the other chain at the same noise level, so both show equally noisy images.
 
-    Uses ``core.chain.pair_by_noise_level`` when the chain module provides one.
+    Compared in log SNR, which separates the nearly clean end of the chain (ᾱ ≈ 1) where the
+    image forms; ᾱ itself would pair all of the last few percent with the same frame.
     """
-    try:
-        from ....core.chain import nearest_frame_index  # type: ignore[attr-defined]
-    except ImportError:
-        return nearest_by_noise_level(other_frames, alphas_cumprod)
-    return int(nearest_frame_index(other_frames, alphas_cumprod))
+    from ....core.chain import nearest_frame_index
+
+    return int(nearest_frame_index(other_frames, alphas_cumprod, by="log_snr"))
 
 
 def compare_requests_order(first: SamplerSettings, second: SamplerSettings) -> tuple[int, int]:

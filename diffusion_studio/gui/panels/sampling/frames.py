@@ -18,7 +18,6 @@ __all__ = [
     "compose_frame",
     "frame_stats",
     "FrameStats",
-    "nearest_by_noise_level",
 ]
 
 #: the images a frame carries, and "all" = the three side by side
@@ -153,21 +152,3 @@ def frame_stats(frame) -> FrameStats:
     alpha_bar = float(min(max(frame.alphas_cumprod, 0.0), 1.0))
     snr = math.inf if alpha_bar >= 1.0 else alpha_bar / max(1.0 - alpha_bar, 1e-30)
     return FrameStats(int(frame.t), alpha_bar, snr, math.sqrt(max(1.0 - alpha_bar, 0.0)))
-
-
-def _log_snr(alpha_bar: float) -> float:
-    alpha_bar = min(max(alpha_bar, 1e-12), 1.0 - 1e-12)
-    return math.log(alpha_bar / (1.0 - alpha_bar))
-
-
-def nearest_by_noise_level(frames, alphas_cumprod: float) -> int:
-    """Index of the frame whose noise level (log SNR) is closest to ``alphas_cumprod``'s.
-
-    Used to keep two chains with different step counts in step: DDPM's frame at ᾱ = 0.5 is shown
-    beside DDIM's frame nearest ᾱ = 0.5, not beside its frame with the same index.
-    """
-    if not frames:
-        raise ValueError("no frames")
-    target = _log_snr(alphas_cumprod)
-    distances = [abs(_log_snr(f.alphas_cumprod) - target) for f in frames]
-    return int(np.argmin(distances))

@@ -61,7 +61,9 @@ class SamplingPanel(QWidget):
         self._stop: StopFlag | None = None
         self._run_status = "done"
         self._run_device = "auto"
+        self._num_requests = 0
         self._export_dialog = None
+        self._pending_reference: np.ndarray | None = None
 
         self._build_controls()
         self.viewer = ChainViewer()
@@ -212,10 +214,10 @@ class SamplingPanel(QWidget):
         model = self._loaded if self._loaded_key == (str(path), device) else path
         self._run_device = device
         self.viewer.reset(mode)
-        if mode == "sdedit" and self._loaded is not None:
-            self.viewer.show_reference(self._as_model_sees_it(requests[0].start_image))
+        self._pending_reference = requests[0].start_image if mode == "sdedit" else None
         self._stop = StopFlag()
         self._run_status = "done"
+        self._num_requests = len(requests)
         self._worker = make_sampling_worker(model, requests, self._stop, device=device)
         self._worker.yielded.connect(self._on_yielded)
         self._worker.errored.connect(self._on_errored)
@@ -228,6 +230,9 @@ class SamplingPanel(QWidget):
         if isinstance(item, ModelReady):
             if self._loaded is not item.loaded:
                 self._set_loaded(item.loaded, self._run_device)
+            if self._pending_reference is not None:
+                self.viewer.show_reference(self._as_model_sees_it(self._pending_reference))
+                self._pending_reference = None
         elif isinstance(item, ChainStarted):
             chain = self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
             self.progress.setRange(0, max(1, chain.expected_frames))
@@ -245,7 +250,9 @@ class SamplingPanel(QWidget):
         self.state.show_status(text, 8000)
 
     def _on_finished(self) -> None:
-        if self._stop is not None and self._stop() and self._run_status == "done":
+        complete = len(self.chains) == self._num_requests and all(
+            chain.frames and chain.frames[-1].is_final for chain in self.chains)
+        if self._run_status == "done" and not complete:
             self._run_status = "stopped"
         self._worker, self._stop = None, None
         self._sync_buttons()
@@ -308,8 +315,8 @@ class SamplingPanel(QWidget):
         self.compare_controls.form.set_max_steps(T)
         self.viewer.schedule_plot.set_schedule(loaded.schedule.alphas_cumprod)
         self.sdedit_controls.set_model_schedule(loaded.schedule.alphas_cumprod)
-        if self.message.text().startswith("Could not load the model"):
-            self.message.dismiss()
+        if self.message.text() and not self.running:
+            self.message.dismiss()  # the error was about the previous model
 
     def _as_model_sees_it(self, image: np.ndarray) -> np.ndarray:
         x0 = prepare_start_image(image, self._loaded.image_size, self._loaded.channels)

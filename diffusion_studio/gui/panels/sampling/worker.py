@@ -7,7 +7,6 @@ the hand-over is batched, so the GUI repaints at most ~20 times a second.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -84,11 +83,12 @@ class StopFlag:
         return self._event.is_set()
 
 
-def frame_stride(num_frames: int, batch: int, image_size: int, channels: int,
+def frame_stride(num_steps: int, batch: int, image_size: int, channels: int,
                  budget_bytes: int = FRAME_MEMORY_BUDGET_BYTES) -> int:
     """Keep every k-th frame so x_t, x̂0 and ε̂ (uint8) of the whole chain fit in the budget."""
-    per_frame = 3 * batch * image_size * image_size * channels
-    return max(1, math.ceil(num_frames * per_frame / budget_bytes))
+    from ....core.chain import stride_for_budget
+
+    return int(stride_for_budget(num_steps, batch, image_size, channels, budget_bytes))
 
 
 def prepare_start_image(image: np.ndarray, image_size: int, channels: int) -> np.ndarray:
@@ -155,22 +155,6 @@ def build_sampler(loaded, settings: SamplerSettings):
     return make_sampler(settings.sampler, loaded.schedule, **options)
 
 
-def _start_batch(loaded, request: ChainRequest, sampler, device):
-    """SDEdit start: the image noised to ``start_t`` (q_sample, Ho et al. eq. 4), one noise per sample."""
-    import torch
-
-    from ....core.forward import q_sample
-
-    x0 = prepare_start_image(request.start_image, loaded.image_size, loaded.channels)
-    batch = request.settings.batch_size
-    start_t = int(sampler.timesteps_from(int(request.start_t))[0])
-    generator = torch.Generator().manual_seed(int(request.settings.seed))
-    x0_batch = torch.from_numpy(np.repeat(x0[None], batch, axis=0))
-    noise = torch.randn(x0_batch.shape, generator=generator)
-    x_t = q_sample(x0_batch, start_t, noise, loaded.schedule)
-    return x_t.to(device), start_t
-
-
 def sample_chains(
     model: Any,
     requests: list[ChainRequest],
@@ -180,7 +164,7 @@ def sample_chains(
     min_interval_s: float = MIN_INTERVAL_S,
 ) -> Iterator[ModelReady | ChainStarted | FrameBatch]:
     """Load ``model`` (a path) unless it is already a LoadedModel, then run each request's chain."""
-    from ....core.chain import run_chain
+    from ....core.chain import chain_timesteps, run_chain
 
     _leave_a_core_for_the_gui()
     loaded = load_for_sampling(model, device) if isinstance(model, (str, Path)) else model
@@ -192,11 +176,12 @@ def sample_chains(
         sampler = build_sampler(loaded, request.settings)
         batch = request.settings.batch_size
         kwargs: dict[str, Any] = {}
-        timesteps = [int(t) for t in sampler.timesteps]
         if request.start_image is not None:
-            kwargs["start"], kwargs["start_t"] = _start_batch(loaded, request, sampler, torch_device)
-            timesteps = [t for t in timesteps if t <= kwargs["start_t"]]
-        stride = frame_stride(len(timesteps) + 1, batch, loaded.image_size, loaded.channels)
+            # SDEdit: the chain noises x0 to its first timestep ≤ start_t (q_sample, Ho et al. eq. 4).
+            kwargs["start_image"] = prepare_start_image(request.start_image, loaded.image_size, loaded.channels)
+            kwargs["start_t"] = int(request.start_t)
+        timesteps = [int(t) for t in chain_timesteps(sampler, kwargs.get("start_t"))]
+        stride = frame_stride(len(timesteps), batch, loaded.image_size, loaded.channels)
         yield ChainStarted(index, request.label, tuple(timesteps), stride,
                            np.asarray(loaded.schedule.alphas_cumprod))
         pending = FrameBatch(index)

@@ -1,0 +1,223 @@
+"""The sampling panel with a real (tiny, untrained) model: sample, play, views, grid, compare, SDEdit, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, Qt
+
+from diffusion_studio.gui.panels.sampling import SamplingPanel
+from diffusion_studio.gui.panels.sampling.settings import SamplerSettings
+from diffusion_studio.gui.state import AppState
+
+TIMEOUT_MS = 30000
+T = 60
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A run folder with a ~40 k-parameter UNet on a T = 60 schedule, written by core.checkpoint."""
+    from diffusion_studio.core.checkpoint import save_checkpoint
+    from diffusion_studio.core.schedules import make_schedule
+    from diffusion_studio.core.unet import UNet
+
+    torch.manual_seed(0)
+    model = UNet(in_channels=1, out_channels=1, base_channels=8, channel_mults=(1, 2), num_res_blocks=1,
+                 attention_resolutions=(), dropout=0.0, image_size=SIZE)
+    config = {"version": 1, "model": model.config, "schedule": make_schedule("linear", T).to_config(),
+              "prediction": "epsilon", "image_size": SIZE, "channels": 1, "train": {},
+              "dataset": {"source": "demo:digits"}}
+    folder = tmp_path_factory.mktemp("runs") / "tiny"
+    save_checkpoint(folder, model=model, ema_model=model, train_state={"step": 7}, config=config, step=7)
+    return folder
+
+
+@pytest.fixture
+def panel(qtbot, tiny_run):
+    state = AppState()
+    widget = SamplingPanel(state)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 620)
+    widget.show()
+    qtbot.waitExposed(widget)
+    with qtbot.waitSignal(widget.modelLoaded, timeout=TIMEOUT_MS, check_params_cb=lambda ok: ok):
+        widget.model_picker.select_path(tiny_run)
+    yield widget
+    widget.stop()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+
+
+def _settings(panel, **changes):
+    base = SamplerSettings(sampler="ddim", steps=10, batch_size=4, seed=3, device="auto")
+    panel.settings_form.set_settings(base.with_(**changes))
+
+
+def _run(qtbot, panel, start, expect="done"):
+    with qtbot.waitSignal(panel.runFinished, timeout=TIMEOUT_MS) as blocker:
+        start()
+    assert blocker.args == [expect], panel.message.text()
+
+
+def test_model_info_and_state_follow(panel, tiny_run):
+    assert "16×16 gray" in panel.model_picker.info_text()
+    assert "step 7" in panel.model_picker.info_text()
+    assert panel.state.model_path == tiny_run
+    assert panel.loaded_model.schedule.num_timesteps == T
+
+
+def test_sample_frames_arrive_and_player_works(qtbot, panel):
+    _settings(panel, steps=10)
+    _run(qtbot, panel, panel.start_sampling)
+    frames = panel.current_frames()
+    assert len(frames) == 11  # x_T, 9 intermediate x_t, and the clean sample
+    assert frames[0].t == max(f.t for f in frames) and frames[-1].is_final
+    assert frames[-1].x_t.dtype == np.uint8 and frames[-1].x_t.shape == (4, SIZE, SIZE, 1)
+    player = panel.timeline
+    assert player.count == 11 and player.index == 10  # the live view followed the newest frame
+    assert panel.progress.value() == panel.progress.maximum()
+    view = panel.viewer.views[0]
+    assert view.frame is frames[-1] and "clean" in view.stats_text()
+
+    # keyboard: ← / → step, Space plays and pauses
+    panel.setFocus()
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    assert player.index == 8 and view.frame is frames[8]
+    assert f"t = {frames[8].t}" in view.stats_text()
+    marker = panel.viewer.schedule_plot.marker_position(0)
+    assert marker == (frames[8].t, pytest.approx(frames[8].alphas_cumprod))
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    assert player.index == 9
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert player.playing
+    qtbot.waitUntil(lambda: player.index != 9, timeout=5000)
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert not player.playing
+
+    # scrub with the slider
+    player._slider.setValue(2)
+    assert view.frame is frames[2]
+
+
+def test_same_seed_same_chain_and_views(qtbot, panel):
+    _settings(panel, steps=5, seed=11)
+    _run(qtbot, panel, panel.start_sampling)
+    first = panel.current_frames()[-1].x_t.copy()
+    _run(qtbot, panel, panel.start_sampling)
+    assert np.array_equal(panel.current_frames()[-1].x_t, first)
+
+    view = panel.viewer.views[0]
+    grid = view.image_view.image()
+    panel.viewer.set_view("all")
+    both = view.image_view.image()
+    assert both.shape[1] > 3 * grid.shape[1] and both.shape[0] == grid.shape[0]
+    panel.viewer._view_buttons["pred_noise"].click()
+    assert panel.viewer.view == "pred_noise"
+    assert view.image_view.image().shape == grid.shape
+
+
+def test_grid_click_follows_one_sample(qtbot, panel):
+    _settings(panel, steps=5)
+    _run(qtbot, panel, panel.start_sampling)
+    view = panel.viewer.views[0]
+    graphics = view.image_view._graphics
+    x, y = view.tile_center(3)
+    scene_point = view.image_view.image_item.mapToScene(QPointF(x, y))
+    qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(scene_point))
+    assert panel.viewer.sample == 3
+    shown = view.image_view.image()
+    assert shown.shape[:2] == (SIZE, SIZE)
+    assert np.array_equal(shown[..., 0], panel.current_frames()[-1].x_t[3, ..., 0])
+    assert "sample 4" in panel.viewer._follow_label.text()
+    view.click_sample_at(2, 2)  # a click on the large sample goes back to the grid
+    assert panel.viewer.sample is None
+    assert view.image_view.image().shape[0] > SIZE
+
+
+def test_compare_pairs_frames_by_noise_level(qtbot, panel):
+    _settings(panel, sampler="ddpm", steps=T, batch_size=2)
+    panel.compare_controls.form.set_settings(SamplerSettings(sampler="ddim", steps=6))
+    _run(qtbot, panel, panel.start_compare)
+    long_chain, short_chain = panel.chains
+    assert len(long_chain.frames) == T + 1 and len(short_chain.frames) == 7
+    assert panel.viewer.views[1].isVisible()
+    for index in (5, 30, 45):
+        panel.timeline.set_index(index)
+        left, right = panel.viewer.views[0].frame, panel.viewer.views[1].frame
+        gaps = [abs(_log_snr(f.alphas_cumprod) - _log_snr(left.alphas_cumprod)) for f in short_chain.frames]
+        assert right is short_chain.frames[int(np.argmin(gaps))]
+    panel.timeline.set_index(T)
+    assert panel.viewer.views[1].frame.is_final
+
+
+def _log_snr(alpha_bar):
+    alpha_bar = min(max(alpha_bar, 1e-12), 1 - 1e-12)
+    return np.log(alpha_bar / (1 - alpha_bar))
+
+
+def test_sdedit_from_the_forward_image(qtbot, panel):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    panel.state.set_image(image, "noise.png")
+    panel.state.set_timestep(400)  # on the app's cosine T = 1000 schedule
+    start = panel.sdedit_controls.model_start_t()
+    assert 0 < start < T - 1
+    assert f"model t = {start}" in panel.sdedit_controls.source_text()
+    _settings(panel, sampler="ddim", steps=T, batch_size=3)
+    _run(qtbot, panel, panel.start_sdedit)
+    frames = panel.current_frames()
+    assert frames[0].t == start and len(frames) == start + 2
+    assert frames[-1].x_t.shape == (3, SIZE, SIZE, 1)
+    reference = panel.viewer.reference_view
+    assert reference.isVisible() and reference.image().shape == (SIZE, SIZE, 1)
+
+
+class _SlowModel(torch.nn.Module):
+    """The tiny model, 20 ms per call, so a stop request always lands mid-chain."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x, t):
+        time.sleep(0.02)
+        return self.inner(x, t)
+
+
+def test_stop_keeps_the_frames_so_far(qtbot, panel):
+    _settings(panel, sampler="ddpm", steps=T, batch_size=1)
+    loaded = panel.loaded_model
+    panel._loaded = dataclasses.replace(loaded, model=_SlowModel(loaded.model))
+    with qtbot.waitSignal(panel.runFinished, timeout=TIMEOUT_MS) as blocker:
+        panel.start_sampling()
+        qtbot.waitUntil(lambda: len(panel.current_frames()) > 0, timeout=TIMEOUT_MS)
+        panel.stop()
+    frames = panel.current_frames()
+    assert blocker.args == ["stopped"]
+    assert 0 < len(frames) < T + 1 and not frames[-1].is_final
+    assert not panel.running and panel.sample_button.isEnabled()
+    assert panel.timeline.count == len(frames)
+
+
+def test_bad_model_folder_shows_a_message_and_the_panel_keeps_working(qtbot, panel, tmp_path, tiny_run):
+    bad = tmp_path / "not_a_run"
+    bad.mkdir()
+    (bad / "config.json").write_text("{ this is not json")
+    with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS) as blocker:
+        panel.model_picker.select_path(bad)
+    assert blocker.args == [False]
+    assert "Could not load the model" in panel.message.text()
+    _settings(panel, steps=3)
+    _run(qtbot, panel, panel.start_sampling, expect="error")
+    assert panel.message.text() and panel.sample_button.isEnabled()
+
+    with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS):
+        panel.model_picker.select_path(tiny_run)
+    assert panel.message.text() == ""
+    _run(qtbot, panel, panel.start_sampling)
+    assert len(panel.current_frames()) == 4
