@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
@@ -9,7 +11,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ... import theme
 from ...widgets.image_view import ImageView
-from .frames import FrameLayout, compose_frame, frame_stats
+from .frames import VIEW_PARTS, VIEW_SHORT_NAMES, FrameLayout, compose_frame, frame_stats
 
 __all__ = ["FrameView"]
 
@@ -28,6 +30,7 @@ class FrameView(QWidget):
         self._view = "x_t"
         self._sample: int | None = None
         self._layout: FrameLayout | None = None
+        self._title = title
 
         self.image_view = ImageView(title, tooltip="Click a sample to follow it large; click again for the grid")
         self.image_view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -57,18 +60,26 @@ class FrameView(QWidget):
         return self._stats.text()
 
     def set_title(self, title: str) -> None:
-        self.image_view.set_title(title)
+        self._title = title
+        self._update_title()
+
+    def _update_title(self) -> None:
+        what = " │ ".join(VIEW_SHORT_NAMES[name] for name in VIEW_PARTS[self._view])
+        self.image_view.set_title(f"{html.escape(self._title)} <span style='font-weight:normal'>· {what}</span>"
+                                  if self._title else what)
 
     def set_frame(self, frame, view: str | None = None, sample: int | None | str = "keep") -> None:
         self._frame = frame
-        if view is not None:
+        if view is not None and view != self._view:
             self._view = view
+            self._update_title()
         if sample != "keep":
             self._sample = sample
         self._render()
 
     def set_view(self, view: str) -> None:
         self._view = view
+        self._update_title()
         self._render()
 
     def set_sample(self, sample: int | None) -> None:

@@ -14,6 +14,8 @@ import numpy as np
 __all__ = [
     "VIEWS",
     "VIEW_LABELS",
+    "VIEW_PARTS",
+    "VIEW_SHORT_NAMES",
     "FrameLayout",
     "compose_frame",
     "frame_stats",
@@ -23,11 +25,16 @@ __all__ = [
 #: the images a frame carries, and "all" = the three side by side
 VIEWS = ("x_t", "pred_x0", "pred_noise", "all")
 VIEW_LABELS = {
-    "x_t": "x_t — the sample",
-    "pred_x0": "x̂0 — model's guess",
-    "pred_noise": "ε̂ — predicted noise",
-    "all": "All three",
+    "x_t": "x_t — the sample at this step",
+    "pred_x0": "x̂0 — the model’s guess of the clean image",
+    "pred_noise": "ε̂ — the noise the model sees (±2.5σ)",
+    "all": "x_t, x̂0 and ε̂ side by side",
 }
+#: the images of each view, left to right, and their short names (fonts without a combining hat
+#: for x̂ are common, so the short names avoid it)
+VIEW_PARTS = {"x_t": ("x_t",), "pred_x0": ("pred_x0",), "pred_noise": ("pred_noise",),
+              "all": ("x_t", "pred_x0", "pred_noise")}
+VIEW_SHORT_NAMES = {"x_t": "x_t", "pred_x0": "x₀ guess", "pred_noise": "ε guess", "all": "All three"}
 #: gap between tiles of the batch grid and between the three views, in image pixels
 TILE_PAD = 1
 VIEW_GAP = 3
@@ -97,7 +104,7 @@ def compose_frame(frame, view: str = "x_t", sample: int | None = None, backgroun
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
-    names = ("x_t", "pred_x0", "pred_noise") if view == "all" else (view,)
+    names = VIEW_PARTS[view]
     batch = np.asarray(frame.x_t)
     n, h, w, _ = batch.shape
     if sample is not None and not 0 <= sample < n:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from ... import theme
 from ...state import AppState
 from .compare import CompareControls, compare_requests_order
-from .model_picker import ModelPicker, describe_loaded
+from .model_picker import ModelPicker, demo_model_dir, describe_loaded
 from .sdedit import SDEditControls
 from .settings import SamplerSettingsForm
 from .viewer import Chain, ChainViewer
@@ -301,8 +301,13 @@ class SamplingPanel(QWidget):
         if key != self._current_key():
             return
         text = str(error) or type(error).__name__
-        self.model_picker.set_info(text, error=True)
-        self.message.show_message(f"Could not load the model: {text}", "error")
+        if Path(key[0]) == demo_model_dir() and not (demo_model_dir() / "config.json").is_file():
+            # Not the user's doing: say what to do instead of showing an error.
+            self.model_picker.set_info("The bundled demo model is not in this install. Train a model in the "
+                                       "Train tab, or open a run folder or .safetensors file.")
+        else:
+            self.model_picker.set_info(text, error=True)
+            self.message.show_message(f"Could not load the model: {text}", "error")
         self.sdedit_controls.set_model_schedule(None)
         self.modelLoaded.emit(False)
 

@@ -17,13 +17,12 @@ from ...widgets.image_view import ImageView
 from ...widgets.message_strip import MessageStrip
 from .compare import paired_index
 from .frame_view import FrameView
-from .frames import VIEW_LABELS, VIEWS
+from .frames import VIEW_LABELS, VIEW_SHORT_NAMES, VIEWS
 from .schedule_marker import ScheduleMarkerPlot
 from .timeline import TimelinePlayer
 
 __all__ = ["ChainViewer", "Chain"]
 
-_VIEW_BUTTON_TEXT = {"x_t": "x_t", "pred_x0": "x̂0", "pred_noise": "ε̂", "all": "All three"}
 _SIDE_WIDTH = 240
 
 
@@ -54,7 +53,7 @@ class ChainViewer(QWidget):
         view_row.addWidget(show)
         view_row.addSpacing(4)
         for view in VIEWS:
-            button = QPushButton(_VIEW_BUTTON_TEXT[view])
+            button = QPushButton(VIEW_SHORT_NAMES[view])
             button.setCheckable(True)
             button.setChecked(view == self.view)
             button.setToolTip(VIEW_LABELS[view])

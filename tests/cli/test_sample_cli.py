@@ -1,0 +1,105 @@
+"""``diffusion-studio sample``: PNGs and a GIF from a tiny run folder written by core.checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diffusion_studio.cli import COMMANDS, main
+from diffusion_studio.core.checkpoint import save_checkpoint
+from diffusion_studio.core.schedules import make_schedule
+from diffusion_studio.core.unet import UNet, preset_config
+
+SIZE = 8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Tiny models on a shared 2-core machine: extra torch threads only wait on each other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder with a tiny untrained U-Net (8 px, grayscale) and a 50-step schedule."""
+    torch.manual_seed(0)
+    model_config = preset_config("cpu-tiny", SIZE, 1, base_channels=8, channel_mults=(1, 2), attention_resolutions=())
+    model = UNet.from_config(model_config)
+    config = {
+        "version": 1, "model": model.config, "schedule": make_schedule("linear", 50).to_config(),
+        "prediction": "epsilon", "image_size": SIZE, "channels": 1, "train": {}, "dataset": {"source": "test"},
+    }
+    folder = tmp_path_factory.mktemp("run")
+    save_checkpoint(folder, model=model, ema_model=model, train_state={"step": 3}, config=config, step=3)
+    return folder
+
+
+def _sample(run_dir, out_dir, *extra):
+    return main(["sample", str(run_dir), "--out-dir", str(out_dir), "--device", "cpu", "--quiet", *extra])
+
+
+def test_sample_is_a_command():
+    assert "sample" in COMMANDS
+
+
+def test_writes_each_sample_and_a_grid(run_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _sample(run_dir, out, "--num", "5", "--sampler", "ddim", "--steps", "10", "--seed", "3") == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["grid.png"] + [f"sample_{i:03d}.png" for i in range(5)]
+    first = np.asarray(Image.open(out / "sample_000.png"))
+    assert first.shape == (SIZE, SIZE) and first.dtype == np.uint8
+    grid = np.asarray(Image.open(out / "grid.png"))
+    assert grid.shape == (2 * (SIZE + 2) + 2, 3 * (SIZE + 2) + 2)  # 5 samples → 3 columns, 2 rows, 2 px padding
+    assert np.array_equal(grid[2:2 + SIZE, 2:2 + SIZE], first)
+    assert "wrote 5 samples" in capsys.readouterr().out
+
+
+def test_same_seed_same_pngs_different_seed_different(run_dir, tmp_path):
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        assert _sample(run_dir, tmp_path / name, "--num", "2", "--steps", "5", "--seed", seed) == 0
+    read = lambda name: (tmp_path / name / "grid.png").read_bytes()  # noqa: E731
+    assert read("a") == read("b") and read("a") != read("c")
+
+
+@pytest.mark.parametrize("sampler,extra", [("ddpm", ["--steps", "1000"]), ("dpm_solver", ["--steps", "8"]),
+                                           ("ddim", ["--steps", "10", "--eta", "1"])])
+def test_every_sampler_runs(run_dir, tmp_path, sampler, extra):
+    assert _sample(run_dir, tmp_path, "--num", "2", "--sampler", sampler, *extra) == 0
+    assert (tmp_path / "grid.png").is_file()
+
+
+def test_gif_has_one_frame_per_stride_plus_the_final(run_dir, tmp_path, capsys):
+    gif = tmp_path / "chain.gif"
+    assert _sample(run_dir, tmp_path / "out", "--num", "4", "--steps", "10", "--gif", str(gif), "--stride", "3") == 0
+    assert "(5 frames, every 3 steps)" in capsys.readouterr().out  # steps 0, 3, 6, 9 and the final samples
+    with Image.open(gif) as image:
+        assert image.n_frames >= 2  # GIF writers may merge identical neighbours
+        assert image.size[0] > SIZE and image.size[1] > SIZE  # the batch as a grid
+        image.seek(image.n_frames - 1)
+        last = np.asarray(image.convert("L"))
+    grid = np.asarray(Image.open(tmp_path / "out" / "grid.png"))
+    assert np.abs(last.astype(int) - grid.astype(int)).max() <= 8  # the GIF ends on the samples
+
+
+def test_bad_run_folder_exits_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert _sample(tmp_path / "empty", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "run folder" in err
+    assert _sample(tmp_path / "missing", tmp_path / "out") == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,message", [(["--num", "0"], "--num"), (["--sampler", "euler"], "unknown sampler"),
+                                           (["--sampler", "ddpm", "--eta", "0.5"], "eta"),
+                                           (["--gif", "chain.png"], ".gif")])
+def test_bad_options_exit_2(run_dir, tmp_path, capsys, extra, message):
+    assert _sample(run_dir, tmp_path / "out", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
