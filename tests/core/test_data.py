@@ -4,6 +4,7 @@ import io
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,37 @@ def test_scan_progress_items(planted):
     assert good_png.thumbnail.shape == (27, 32, 3) and good_png.channels == 3
     bad = [item for item in items if not item.usable]
     assert all(item.thumbnail is None and item.reason for item in bad) and len(bad) == 6
+
+
+def test_scan_order_and_results_do_not_depend_on_threads(planted):
+    one = scan_folder(planted, threads=1)
+    four = scan_folder(planted, threads=4)
+    assert one == four
+    assert one.usable == sorted(one.usable, key=lambda p: Path(p).parts)  # folder by folder
+
+
+def test_closing_the_scan_early_stops_it(planted):
+    scan = iter_scan(planted, threads=2)
+    first = next(scan)
+    scan.close()  # the GUI's "cancel": returns at once, nothing left running
+    assert first.done == 1 and first.total == 18
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_lowered_pillow_bomb_limit_is_respected(planted, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # every 48×40 planted image is now "too large"
+    report = scan_folder(planted / "a")
+    assert report.usable == [] and len(report.skipped) == 3
+    assert all(entry["kind"] == "too large" for entry in report.skipped), report.skipped
+
+
+def test_broken_symlink_and_symlinked_folder_loop(tmp_path):
+    _rgb().save(tmp_path / "ok.png")
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)  # not followed
+    report = scan_folder(tmp_path)
+    assert report.usable == [str(tmp_path / "ok.png")]
+    assert [entry["kind"] for entry in report.skipped] == ["unreadable"]
 
 
 def test_exif_rotation_is_applied(planted):

@@ -8,7 +8,6 @@ caught, but a 12-megapixel photo costs a fraction of a full decode.
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -35,25 +34,37 @@ __all__ = [
 DEMO_SOURCE = "demo:digits"
 DEMO_DIGITS_COUNT = 1797
 _DEMO_TILE, _DEMO_PER_ROW = 8, 60
-_JPEG_EXTENSIONS = (".jpg", ".jpeg")
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 ProgressCallback = Callable[[int, int], None]
 
 
-def _open_jpeg_draft(path: str, min_side: int) -> Image.Image:
-    """Fully decode a JPEG at a reduced scale whose short side is still ≥ ``min_side``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ValueError("too large")  # open_pil gives the user-facing message
-            orientation = img.getexif().get(0x0112, 1)
+class _TooLarge(Exception):
+    pass
+
+
+def _pixel_limit() -> float:
+    # Pillow's own bomb limit (tests and users may lower it) and ours, whichever is smaller.
+    return min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or float("inf"))
+
+
+def _open_checked(path: str, min_side: int | None) -> Image.Image:
+    """Open, check the size, fully decode and orient; JPEGs at a reduced scale (short side ≥ min_side).
+
+    No warnings filter here (``warnings.catch_warnings`` is not thread-safe): the size is
+    checked against the bomb limit explicitly before anything is decoded.
+    """
+    with Image.open(path) as img:
+        width, height = img.size
+        if width * height > _pixel_limit():
+            raise _TooLarge(width, height)
+        orientation = img.getexif().get(0x0112, 1)
+        if min_side and img.format == "JPEG":
             img.draft(img.mode, (min_side, min_side))
-            img.load()
-            oriented = ImageOps.exif_transpose(img)
-            result = oriented if oriented is not img else img.copy()
+        img.seek(0)  # animated GIF/WebP/APNG: the first frame
+        img.load()
+        oriented = ImageOps.exif_transpose(img)
+        result = oriented if oriented is not img else img.copy()
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     result.info["original_size"] = (width, height)
@@ -61,11 +72,17 @@ def _open_jpeg_draft(path: str, min_side: int) -> Image.Image:
 
 
 def _open(path: str, min_side: int | None) -> Image.Image:
-    if min_side and os.path.splitext(path)[1].lower() in _JPEG_EXTENSIONS:
-        try:
-            return _open_jpeg_draft(path, min_side)
-        except Exception:  # noqa: BLE001 - open_pil below re-decodes and words the error for the user
-            pass
+    try:
+        return _open_checked(path, min_side)
+    except _TooLarge as exc:
+        width, height = exc.args
+        raise ImageLoadError(
+            f"{os.path.basename(path)} is {width}×{height} pixels, too large to open safely "
+            f"(possible decompression bomb; limit {int(_pixel_limit()) // 1_000_000} megapixels)",
+            path,
+        ) from None
+    except Exception:  # noqa: BLE001 - open_pil re-reads the file and words the error for the user
+        pass
     img = open_pil(path)
     img.info["original_size"] = img.size
     return img

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -60,7 +62,7 @@ def list_image_files(folder: str | os.PathLike) -> list[str]:
         for name in sorted(files):
             if not _is_hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 found.append(os.path.join(parent, name))
-    return found
+    return sorted(found, key=lambda path: Path(path).parts)  # folder by folder, like a file browser
 
 
 def _check_folder(folder: str | os.PathLike) -> Path:
@@ -74,36 +76,60 @@ def _check_folder(folder: str | os.PathLike) -> Path:
     return path.resolve()
 
 
-def iter_scan(folder: str | os.PathLike, thumb_size: int = 64) -> Iterator[ScanProgress]:
+def iter_scan(folder: str | os.PathLike, thumb_size: int = 64, threads: int | None = None) -> Iterator[ScanProgress]:
     """Check every image file under ``folder``; yield a :class:`ScanProgress` per file.
 
     Raises InputError at once (before the first yield) when the folder is missing,
-    is not a folder, or holds no file with an image extension.
+    is not a folder, or holds no file with an image extension. ``threads`` decode
+    ahead (default: up to 4); the order of the files does not depend on it.
     """
     root = _check_folder(folder)
     paths = list_image_files(root)
     if not paths:
         extensions = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPEG", "TIF"}))
         raise InputError(f"The folder {root} has no image files ({extensions}), not even in subfolders")
-    return _scan(paths, thumb_size)
+    return _scan(paths, thumb_size, max(1, min(4, threads or os.cpu_count() or 1)))
 
 
-def _scan(paths: list[str], thumb_size: int) -> Iterator[ScanProgress]:
+def _scan_one(path: str, thumb_size: int) -> tuple[str | None, np.ndarray | None, str | None, tuple | None, int | None]:
+    try:
+        img, mode = decode_for_scan(path, min_side=thumb_size)
+    except ImageLoadError as exc:
+        return str(exc), None, None, None, None
+    except Exception as exc:  # noqa: BLE001 - an odd file must never stop the scan
+        return f"{os.path.basename(path)} could not be decoded: {exc}", None, None, None, None
+    size = tuple(getattr(img, "original_size", img.size))
+    channels = 1 if img.mode == "L" or _looks_gray(img) else 3
+    thumb = img.copy()
+    thumb.thumbnail((thumb_size, thumb_size), Image.Resampling.BILINEAR)
+    pixels = np.asarray(thumb, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return None, np.ascontiguousarray(pixels), mode, size, channels
+
+
+def _scan(paths: list[str], thumb_size: int, threads: int) -> Iterator[ScanProgress]:
+    # Decoding runs a few files ahead on threads (Pillow releases the GIL while decoding);
+    # results are yielded in order, and closing the generator early cancels what is queued.
     total = len(paths)
-    for done, path in enumerate(paths, start=1):
+    upcoming = iter(paths)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque = deque()
+        for path in islice(upcoming, 2 * threads):
+            pending.append((path, pool.submit(_scan_one, path, thumb_size)))
         try:
-            img, mode = decode_for_scan(path, min_side=thumb_size)
-        except ImageLoadError as exc:
-            yield ScanProgress(done, total, path, str(exc), None, None, None)
-            continue
-        size = getattr(img, "original_size", img.size)
-        thumb = img.copy()
-        thumb.thumbnail((thumb_size, thumb_size), Image.Resampling.BILINEAR)
-        pixels = np.asarray(thumb, dtype=np.uint8)
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-        channels = 1 if img.mode == "L" or _looks_gray(img) else 3
-        yield ScanProgress(done, total, path, None, np.ascontiguousarray(pixels), mode, tuple(size), channels)
+            done = 0
+            while pending:
+                path, future = pending.popleft()
+                following = next(upcoming, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_scan_one, following, thumb_size)))
+                done += 1
+                reason, thumbnail, mode, size, channels = future.result()
+                yield ScanProgress(done, total, path, reason, thumbnail, mode, size, channels)
+        finally:
+            for _path, future in pending:
+                future.cancel()
 
 
 def _looks_gray(img: Image.Image) -> bool:
@@ -226,8 +252,8 @@ def _size_summary(usable: list[ScanProgress]) -> dict[str, Any]:
     }
 
 
-def scan_folder(folder: str | os.PathLike, thumb_size: int = 64) -> ScanReport:
+def scan_folder(folder: str | os.PathLike, thumb_size: int = 64, threads: int | None = None) -> ScanReport:
     """Scan ``folder`` completely and return the report (see :func:`iter_scan`)."""
     root = _check_folder(folder)
-    items = list(iter_scan(root, thumb_size=thumb_size))
+    items = list(iter_scan(root, thumb_size=thumb_size, threads=threads))
     return ScanReport.from_progress(root, items)
