@@ -19,7 +19,7 @@ from torch import nn
 
 from .errors import InputError
 
-__all__ = ["UNet", "PRESETS", "preset_config", "count_parameters", "timestep_embedding"]
+__all__ = ["UNet", "PRESETS", "preset_config", "validate_config", "count_parameters", "timestep_embedding"]
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
 
@@ -35,6 +35,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ddpm-cifar": dict(base_channels=128, channel_mults=(1, 2, 2, 2), num_res_blocks=2,
                        attention_resolutions=(16,), dropout=0.1),
 }
+
+
+_DEFAULTS: dict[str, Any] = dict(in_channels=3, out_channels=None, base_channels=64, channel_mults=(1, 2, 2, 2),
+                                 num_res_blocks=2, attention_resolutions=(16,), dropout=0.1, image_size=32)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -253,6 +257,14 @@ class UNet(nn.Module):
             raise ValueError(f"height and width must be multiples of {factor} for this model, got {tuple(x.shape[-2:])}")
         if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != x.shape[0]):
             raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got {tuple(t.shape)}")
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Raise InputError if ``UNet(**config)`` would refuse it, without building the network."""
+    c = {**_DEFAULTS, **config}
+    c["out_channels"] = c["in_channels"] if c["out_channels"] is None else c["out_channels"]
+    _validate(c["in_channels"], c["out_channels"], c["base_channels"], tuple(c["channel_mults"]), c["num_res_blocks"],
+              tuple(c["attention_resolutions"]), c["dropout"], c["image_size"])
 
 
 def _validate(in_channels, out_channels, base_channels, channel_mults, num_res_blocks,

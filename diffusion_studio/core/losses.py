@@ -1,0 +1,71 @@
+"""The denoising objective: targets for ε / x0 / v prediction, min-SNR-γ weights, loss per t-bucket."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["prediction_target", "min_snr_weights", "BucketLosses"]
+
+
+def prediction_target(x0: torch.Tensor, noise: torch.Tensor, sqrt_ab: torch.Tensor, sqrt_1m_ab: torch.Tensor,
+                      prediction: str) -> torch.Tensor:
+    """What the network should output for x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε (coefficients shaped (N,1,1,1))."""
+    if prediction == "epsilon":
+        return noise  # Ho et al. 2020, eq. 14
+    if prediction == "sample":
+        return x0
+    if prediction == "v_prediction":
+        return sqrt_ab * noise - sqrt_1m_ab * x0  # Salimans & Ho 2022, §4: v = √ᾱ·ε − √(1−ᾱ)·x0
+    raise ValueError(f"unknown prediction type {prediction!r}")
+
+
+def min_snr_weights(snr: torch.Tensor, gamma: float | None, prediction: str) -> torch.Tensor | None:
+    """Per-sample loss weights of Min-SNR-γ (Hang et al. 2023, eq. 8 and Table 1), None for uniform.
+
+    The x0 loss is weighted min(SNR, γ); ε- and v-losses equal SNR·‖x0 error‖² and
+    (SNR+1)·‖x0 error‖², so they are divided by those factors. SNR = 0 (zero terminal SNR)
+    gets weight 1 for ε, as diffusers does.
+    """
+    if not gamma:
+        return None
+    clipped = torch.clamp(snr, max=float(gamma))
+    if prediction == "sample":
+        return clipped
+    if prediction == "v_prediction":
+        return clipped / (snr + 1.0)
+    return torch.where(snr > 0, clipped / snr.clamp(min=1e-20), torch.ones_like(snr))
+
+
+class BucketLosses:
+    """Running mean of the unweighted loss in ``num_buckets`` equal slices of 0 … T-1.
+
+    An exponential moving average per bucket (``smoothing`` per update) so the curve follows
+    training; buckets never seen are NaN.
+    """
+
+    def __init__(self, num_timesteps: int, num_buckets: int = 10, smoothing: float = 0.05):
+        self.num_timesteps = int(num_timesteps)
+        self.num_buckets = int(min(num_buckets, num_timesteps))
+        self.smoothing = float(smoothing)
+        self.values = np.full(self.num_buckets, np.nan)
+
+    def bucket_of(self, t: np.ndarray) -> np.ndarray:
+        return np.minimum(np.asarray(t) * self.num_buckets // self.num_timesteps, self.num_buckets - 1)
+
+    def update(self, t: np.ndarray, losses: np.ndarray) -> None:
+        buckets = self.bucket_of(t)
+        sums = np.bincount(buckets, weights=losses, minlength=self.num_buckets)
+        counts = np.bincount(buckets, minlength=self.num_buckets)
+        seen = counts > 0
+        means = sums[seen] / counts[seen]
+        old = self.values[seen]
+        self.values[seen] = np.where(np.isnan(old), means, old + self.smoothing * (means - old))
+
+    def state_dict(self) -> dict:
+        return {"values": torch.from_numpy(self.values.copy())}
+
+    def load_state_dict(self, state: dict) -> None:
+        values = state.get("values")
+        if isinstance(values, torch.Tensor) and values.numel() == self.num_buckets:
+            self.values = values.double().numpy().copy()
