@@ -320,3 +320,14 @@ def test_real_unet_round_trip(tmp_path):
     ckpt.save_checkpoint(tmp_path, model=model, ema_model=model, train_state={}, config=run_config, step=4)
     loaded = ckpt.load_model(tmp_path)
     assert _same(loaded.model.state_dict(), model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_model_round_trip(tmp_path):
+    train = _train_state(TinyNet(), 1)
+    model, ema = TinyNet().cuda(), TinyNet().cuda()
+    ckpt.save_checkpoint(tmp_path, model=model, ema_model=ema, train_state=train, config=_config(), step=1)
+    loaded = ckpt.load_model(tmp_path, device="cuda", model_factory=TinyNet.from_config)
+    assert next(loaded.model.parameters()).device.type == "cuda"
+    assert _same(loaded.model.cpu().state_dict(), ema.cpu())
+    assert ckpt.load_checkpoint(tmp_path).model_state["conv.weight"].device.type == "cpu"

@@ -344,3 +344,21 @@ def test_choose_batch_source(planted):
     assert not big.in_memory and big.next_batch().shape == (4, 3, 8, 8)
     with pytest.raises(InputError, match="could not be decoded"):
         choose_batch_source([str(planted / "bad/empty.png")], image_size=8, channels=3, batch_size=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batches_on_cuda_match_cpu(planted):
+    data = _numbered(37, size=8)
+    on_gpu = BatchSource(data, 16, "cuda", seed=4)
+    on_cpu = BatchSource(data, 16, "cpu", seed=4)
+    assert on_gpu._data.device.type == "cuda"  # small data lives on the device
+    for _ in range(5):
+        batch = on_gpu.next_batch()
+        assert batch.device.type == "cuda" and torch.equal(batch.cpu(), on_cpu.next_batch())
+    paths = [str(planted / p) for p in GOOD]
+    streamed = BatchSource(paths, 4, "cuda", seed=1, workers=2, image_size=8, channels=3)
+    reference = BatchSource(paths, 4, "cpu", seed=1, image_size=8, channels=3)
+    for _ in range(4):
+        assert torch.equal(streamed.next_batch().cpu(), reference.next_batch())
+    chosen = choose_batch_source(paths, image_size=8, channels=3, batch_size=4, device="cuda", seed=1)
+    assert chosen.in_memory and chosen._data.device.type == "cuda"
