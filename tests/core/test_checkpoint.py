@@ -90,6 +90,29 @@ def test_round_trip(tmp_path):
     assert ckpt.read_weights_step(run / "model.safetensors") == 10
 
 
+def test_latest_files_share_the_step_folder_bytes(tmp_path):
+    run = tmp_path / "run"
+    _, _, step_dir = _save(run, 1)
+    _save(run, 2, keep_last=1)  # pruning step 1 must not touch the latest files
+    for name in ("model.safetensors", "model_ema.safetensors", "train_state.pt"):
+        top, kept = run / name, run / "checkpoints" / "step_000002" / name
+        assert top.read_bytes() == kept.read_bytes()
+        assert os.path.samefile(top, kept) or os.name == "nt"  # hard links: written once on disk
+    assert not step_dir.exists() and ckpt.load_checkpoint(run).step == 2
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]
+
+
+def test_file_systems_without_hard_links_get_copies(tmp_path, monkeypatch):
+    def no_links(*_args):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    run = tmp_path / "run"
+    model, _, _ = _save(run, 4)
+    assert not os.path.samefile(run / "model.safetensors", run / "checkpoints" / "step_000004" / "model.safetensors")
+    assert _same(ckpt.load_checkpoint(run).model_state, model)
+
+
 def test_keep_last_prunes_old_step_folders(tmp_path):
     run = tmp_path / "run"
     for step in (1, 2, 3, 4, 5):
@@ -141,7 +164,8 @@ def test_torn_top_level_falls_back_to_the_step_folder(tmp_path):
     _save(run, 1)
     model2, _, _ = _save(run, 2)
     # Simulate a kill after model.safetensors was replaced but before train_state.pt: mix two steps.
-    (run / "train_state.pt").write_bytes((run / "checkpoints" / "step_000001" / "train_state.pt").read_bytes())
+    (run / "old.pt").write_bytes((run / "checkpoints" / "step_000001" / "train_state.pt").read_bytes())
+    os.replace(run / "old.pt", run / "train_state.pt")  # files are only ever replaced, never edited
     loaded = ckpt.load_checkpoint(run)
     assert loaded.step == 2 and loaded.path == run / "checkpoints" / "step_000002"
     assert _same(loaded.model_state, model2)

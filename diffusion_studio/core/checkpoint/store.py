@@ -52,7 +52,7 @@ def _state_dict_for_file(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     # Unwrap DDP / torch.compile wrappers; safetensors wants contiguous CPU tensors without shared storage.
     module = getattr(model, "module", model)
     module = getattr(module, "_orig_mod", module)
-    return {name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in module.state_dict().items()}
+    return {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in module.state_dict().items()}
 
 
 def _weights_bytes(model: torch.nn.Module, step: int) -> bytes:
@@ -83,7 +83,10 @@ def save_checkpoint(
     step folders beyond the newest ``keep_last`` are deleted (None keeps all).
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot create the run folder {run_dir}: {exc.strerror or exc}") from exc
     files = {WEIGHTS_NAME: _weights_bytes(model, step), TRAIN_STATE_NAME: _train_state_bytes(train_state, step)}
     if ema_model is not None:
         files[EMA_WEIGHTS_NAME] = _weights_bytes(ema_model, step)
@@ -113,11 +116,32 @@ def save_checkpoint(
     # Train state last: while it still names the previous step, a loader sees the top level as torn.
     for name in (WEIGHTS_NAME, EMA_WEIGHTS_NAME, TRAIN_STATE_NAME):
         if name in files:
-            atomic_write_bytes(run_dir / name, files[name])
+            _publish(final / name, run_dir / name, files[name])
     if keep_last is not None:
         for old_dir in list_step_dirs(run_dir)[: -max(1, int(keep_last))]:
             shutil.rmtree(old_dir, ignore_errors=True)
     return final
+
+
+def _publish(source: Path, target: Path, data: bytes) -> None:
+    """Make ``target`` the same file as ``source`` in one atomic step.
+
+    A hard link shares the bytes already written (and fsynced) in the step folder, so a
+    checkpoint costs its size once on disk; where links are not supported, write a copy.
+    Files are only ever replaced, never changed in place, so sharing them is safe.
+    """
+    link = target.with_name(f".{target.name}.{os.getpid()}.link")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(source, link)
+    except OSError:
+        atomic_write_bytes(target, data)
+        return
+    try:
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
 
 
 def _remove_leftovers(checkpoints: Path) -> None:
