@@ -49,7 +49,7 @@ def panel(qtbot, tiny_run):
         widget.model_picker.select_path(tiny_run)
     yield widget
     widget.stop()
-    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.running and not widget.loading, timeout=TIMEOUT_MS)
 
 
 def _settings(panel, **changes):

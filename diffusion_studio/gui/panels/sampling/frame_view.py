@@ -45,7 +45,7 @@ class FrameView(QWidget):
         layout.addWidget(self.image_view, 1)
         layout.addWidget(self._stats)
         self.image_view.image_item.scene().sigMouseClicked.connect(self._on_scene_clicked)
-        theme.theme_manager().changed.connect(lambda _colors: self._render())
+        theme.theme_manager().changed.connect(self._on_theme_changed)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -118,6 +118,9 @@ class FrameView(QWidget):
         )
         self.image_view.set_image(image)
         self._stats.setText(frame_stats(self._frame).text())
+
+    def _on_theme_changed(self, _colors) -> None:
+        self._render()  # the gaps between tiles take the canvas colour
 
     def _on_scene_clicked(self, event) -> None:
         if self._layout is None or event.button() != Qt.MouseButton.LeftButton:

@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QGroupBox,
     QHBoxLayout,
     QProgressBar,
@@ -57,6 +58,7 @@ class SamplingPanel(QWidget):
         self._loaded_key: tuple[str, str] | None = None
         self._loading_key: tuple[str, str] | None = None
         self._load_worker = None
+        self._loads_in_flight = 0
         self._worker = None
         self._stop: StopFlag | None = None
         self._run_status = "done"
@@ -86,9 +88,12 @@ class SamplingPanel(QWidget):
         self.model_picker.modelChosen.connect(self._on_model_chosen)
         self.settings_form.changed.connect(self._on_settings_changed)
         state.modelChanged.connect(self._on_state_model_changed)
-        state.imageChanged.connect(lambda *_: self._sync_buttons())
+        state.imageChanged.connect(self._on_image_changed)
         if state.model_path is not None:
             self.model_picker.select_path(state.model_path, emit=False)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop)  # a chain on the CPU must not hold up quitting
         self._load_model_info()
         self._sync_buttons()
 
@@ -283,10 +288,26 @@ class SamplingPanel(QWidget):
         self._loaded, self._loaded_key, self._loading_key = None, None, key
         self.model_picker.set_info("Loading…")
         worker = make_loading_worker(path, device)
-        worker.returned.connect(lambda loaded: self._on_model_loaded(key, loaded))
-        worker.errored.connect(lambda error: self._on_model_failed(key, error))
+        # Bound methods only: Qt drops them if the panel goes away before the worker ends.
+        worker.returned.connect(self._on_load_result)
+        worker.finished.connect(self._on_load_finished)
         self._load_worker = worker
+        self._loads_in_flight += 1
         worker.start()
+
+    @property
+    def loading(self) -> bool:
+        return self._loads_in_flight > 0
+
+    def _on_load_finished(self) -> None:
+        self._loads_in_flight -= 1
+
+    def _on_load_result(self, result) -> None:
+        key = (result.path, result.device)
+        if result.error is None:
+            self._on_model_loaded(key, result.loaded)
+        else:
+            self._on_model_failed(key, result.error)
 
     def _current_key(self) -> tuple[str, str]:
         return str(self.model_picker.current_path()), self.settings_form.settings().device
@@ -326,6 +347,9 @@ class SamplingPanel(QWidget):
     def _as_model_sees_it(self, image: np.ndarray) -> np.ndarray:
         x0 = prepare_start_image(image, self._loaded.image_size, self._loaded.channels)
         return np.clip((x0.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+    def _on_image_changed(self, *_args) -> None:
+        self._sync_buttons()
 
     def _sync_buttons(self) -> None:
         running = self._worker is not None

@@ -27,6 +27,7 @@ __all__ = [
     "sample_chains",
     "make_sampling_worker",
     "make_loading_worker",
+    "LoadResult",
     "frame_stride",
     "prepare_start_image",
     "MIN_INTERVAL_S",
@@ -222,9 +223,26 @@ def make_sampling_worker(model: Any, requests: list[ChainRequest], stop: StopFla
     return factory(model, requests, stop, device=device)
 
 
+@dataclass(frozen=True)
+class LoadResult:
+    """What a loading worker returns: the request, and the model or the error."""
+
+    path: str
+    device: str
+    loaded: Any = None
+    error: Exception | None = None
+
+
+def load_with_result(path: str | Path, device: str = "auto") -> LoadResult:
+    try:
+        return LoadResult(str(path), device, loaded=load_for_sampling(path, device))
+    except Exception as error:  # noqa: BLE001 - handed to the GUI, which shows it
+        return LoadResult(str(path), device, error=error)
+
+
 def make_loading_worker(path: str | Path, device: str = "auto"):
-    """A not-yet-started superqt FunctionWorker that loads a model (for the picker's info line)."""
+    """A not-yet-started superqt FunctionWorker returning a :class:`LoadResult` (never raising)."""
     from superqt.utils import thread_worker
 
-    factory = thread_worker(load_for_sampling, start_thread=False, ignore_errors=True)
+    factory = thread_worker(load_with_result, start_thread=False, ignore_errors=True)
     return factory(path, device)
