@@ -12,6 +12,7 @@ contact sheet (.png/.jpg/.webp). ``frames`` is a sequence of ChainFrame-like obj
 ``.alphas_cumprod``, ``.x_t``, ``.pred_x0``, ``.pred_noise``, ``.is_final``; arrays uint8 (N, H, W, C)),
 a :class:`ForwardFrameSource`, or plain uint8 images. ``iter_export`` is the same as a generator that
 yields :class:`ExportProgress` and returns the :class:`ExportResult` (for GUI workers; cancellable);
+``write_chain_gif(frames, path, options=None)`` is ``export_frames`` with chain defaults;
 ``estimate_size`` guesses the size for a dialog. Bad paths, unknown extensions, read-only folders and
 full disks raise :class:`~diffusion_studio.core.errors.InputError`, and nothing partial is left behind.
 """
@@ -26,6 +27,7 @@ from .api import (
     iter_export,
     output_kind,
     write_animation,
+    write_chain_gif,
 )
 from .compose import compose_frame, contact_strip, tile_grid
 from .options import ANIMATION_FORMATS, FORMATS, PALETTES, SPACINGS, VIEWS, ExportOptions, format_for_path
@@ -59,4 +61,5 @@ __all__ = [
     "select_frames",
     "tile_grid",
     "write_animation",
+    "write_chain_gif",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "export_frames",
     "compose_frames",
     "write_animation",
+    "write_chain_gif",
     "estimate_size",
     "output_kind",
 ]
@@ -359,3 +360,8 @@ def estimate_size(frames, path_or_kind: str | os.PathLike, options: ExportOption
         per_frame *= 0.6  # inter-frame prediction
     h, w = images[0].shape[:2]
     return SizeEstimate(int(per_frame * count), count, w, h)
+
+
+def write_chain_gif(frames, path: str | os.PathLike, options: ExportOptions | None = None) -> ExportResult:
+    """The reverse chain as an animation (x_t grid by default, last frame held 1.5 s); format by extension."""
+    return export_frames(frames, path, options or ExportOptions(fps=12.5, hold_last_s=1.5))

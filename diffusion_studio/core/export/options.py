@@ -23,7 +23,7 @@ VIEWS = ("x_t", "pred_x0", "pred_noise", "side_by_side")
 #: How frames are picked when there are more than ``max_frames``: evenly in t, or denser near t = 0.
 SPACINGS = ("even", "dense_near_0")
 #: GIF palettes: "high" = per-frame adaptive palette (max coverage + k-means) with dithering on smooth
-#: frames; "fast" = per-frame octree, no dithering.
+#: frames; "fast" = per-frame octree on a subsample, no dithering.
 PALETTES = ("high", "fast")
 
 #: extension → format name. A path with no extension (or ending in a separator) is a folder of PNG frames.
