@@ -1,0 +1,79 @@
+"""``diffusion-studio noise``: writes the forward animation (format by extension), strip and frames; bad input → exit 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from diffusion_studio.cli import main
+
+
+@pytest.fixture
+def photo(tmp_path):
+    y, x = np.mgrid[0:48, 0:64]
+    image = np.stack([x * 4, y * 5, 255 - x * 4], -1).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    return path
+
+
+def test_noise_gif_with_options(tmp_path, photo, capsys):
+    out = tmp_path / "forward.gif"
+    code = main(["noise", str(photo), "--t", "0:100:20", "--timesteps", "100", "--schedule", "linear",
+                 "--gif", str(out), "--fps", "5", "--hold", "1", "--scale", "2", "--caption",
+                 "--strip", str(tmp_path / "strip.png"), "--frames-dir", str(tmp_path / "frames")])
+    assert code == 0
+    with Image.open(out) as im:
+        frames = list(ImageSequence.Iterator(im))
+        assert len(frames) == 6  # 0, 20, 40, 60, 80 and T-1 = 99
+        assert im.size[0] == 128 and im.size[1] > 96  # scaled ×2, plus the caption bar
+        assert im.info["loop"] == 0
+        im.seek(5)
+        assert im.info["duration"] == 1200
+    assert len(list((tmp_path / "frames").glob("frame_*_t*.png"))) == 6
+    with Image.open(tmp_path / "strip.png") as strip:
+        assert strip.width > 6 * 64
+    assert "Wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ext,fmt", [("webp", "WEBP"), ("png", "PNG")])
+def test_noise_format_by_extension(tmp_path, photo, ext, fmt):
+    out = tmp_path / f"forward.{ext}"
+    assert main(["noise", str(photo), "--t", "0,500,999", "-o", str(out), "--no-loop", "--frames", "2"]) == 0
+    with Image.open(out) as im:
+        assert im.format == fmt and im.n_frames == 2
+
+
+def test_noise_mp4(tmp_path, photo):
+    pytest.importorskip("imageio_ffmpeg")
+    out = tmp_path / "forward.mp4"
+    assert main(["noise", str(photo), "--t", "0:1000:100", "--gif", str(out), "--hold", "0"]) == 0
+    assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--gif", "{tmp}/x.bmp"], "unknown extension"),
+        (["--gif", "{tmp}/missing/x.gif"], "does not exist"),
+        (["--gif", "{tmp}/x.gif", "--t", "5000:6000"], "select no t"),
+        (["--gif", "{tmp}/x.gif", "--fps", "0"], "fps"),
+        (["--gif", "{tmp}/x.gif", "--schedule", "nope"], "nope"),
+        ([], "Nothing to write"),
+    ],
+)
+def test_noise_bad_options_exit_2(tmp_path, photo, capsys, args, message):
+    code = main(["noise", str(photo)] + [a.format(tmp=tmp_path) for a in args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_noise_bad_image_exit_2(tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    assert main(["noise", str(bad), "--gif", str(tmp_path / "x.gif")]) == 2
+    assert "notes.png" in capsys.readouterr().err
+    assert not (tmp_path / "x.gif").exists()

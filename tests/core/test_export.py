@@ -1,0 +1,285 @@
+"""core.export: every format decodes back with the right frames, sizes, durations and loop; errors leave nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from diffusion_studio.core.errors import InputError
+from diffusion_studio.core.export import (
+    ExportOptions,
+    ForwardFrameSource,
+    compose_frame,
+    compose_frames,
+    estimate_size,
+    export_frames,
+    frames_from_images,
+    iter_export,
+    parse_t_spec,
+    select_frames,
+    tile_grid,
+)
+from diffusion_studio.core.schedules import make_schedule
+
+
+@dataclass(frozen=True)
+class FakeChainFrame:
+    index: int
+    t: int
+    alphas_cumprod: float
+    x_t: np.ndarray
+    pred_x0: np.ndarray
+    pred_noise: np.ndarray
+    is_final: bool
+
+
+def make_chain(n_frames=6, batch=4, size=8, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    ts = np.linspace(999, 0, n_frames - 1).astype(int).tolist() + [-1]
+    frames = []
+    for i, t in enumerate(ts):
+        arr = lambda: rng.integers(0, 256, (batch, size, size, channels), dtype=np.uint8)  # noqa: E731
+        frames.append(FakeChainFrame(i, t, 1.0 if t < 0 else 0.5, arr(), arr(), arr(), t < 0))
+    return frames
+
+
+def gradient_frames(n=5, h=24, w=32):
+    """Smooth RGB images, different per frame (so no two consecutive frames merge)."""
+    y, x = np.mgrid[0:h, 0:w]
+    return [np.stack([x * 255 // w, y * 255 // h, np.full_like(x, 40 * i)], -1).astype(np.uint8) for i in range(n)]
+
+
+def decode(path):
+    with Image.open(path) as im:
+        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            im.load()  # WebP sets the duration when the frame is decoded
+            durations.append(im.info.get("duration"))
+        im.seek(0)
+        return frames, durations, im.info.get("loop"), im.format
+
+
+@pytest.mark.parametrize("ext,fmt", [(".gif", "GIF"), (".webp", "WEBP"), (".png", "PNG")])
+@pytest.mark.parametrize("loop", [True, False])
+def test_animation_round_trip(tmp_path, ext, fmt, loop):
+    images = gradient_frames(5)
+    path = tmp_path / f"anim{ext}"
+    options = ExportOptions(fps=10, hold_last_s=0.5, loop=loop)
+    result = export_frames(frames_from_images(images), path, options)
+    frames, durations, loop_value, decoded_format = decode(path)
+    assert decoded_format == fmt
+    assert len(frames) == result.frame_count == 5
+    assert frames[0].shape == (24, 32, 3) and (result.width, result.height) == (32, 24)
+    assert durations[:-1] == [100] * 4 and durations[-1] == 600
+    if fmt == "GIF":
+        assert loop_value == (0 if loop else None)
+    else:
+        assert loop_value == (0 if loop else 1)
+    assert result.playback_s == pytest.approx(1.0)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255**2 / max(mse, 1e-12))
+
+
+def test_gif_colours_are_good_on_smooth_and_noisy_frames(tmp_path):
+    rng = np.random.default_rng(1)
+    smooth = gradient_frames(3, 64, 64)
+    noisy = [np.clip(f.astype(int) + rng.normal(0, 60, f.shape), 0, 255).astype(np.uint8) for f in smooth]
+    frames = noisy + smooth
+    export_frames(frames_from_images(frames), tmp_path / "a.gif", ExportOptions())
+    decoded, _, _, _ = decode(tmp_path / "a.gif")
+    assert len(decoded) == 6
+    for source, got in zip(frames, decoded):
+        assert _psnr(source, got) > 27  # Pillow's default conversion gets ~24–25 dB on noise
+
+
+def test_grey_frames_are_exact_in_gif(tmp_path):
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, (16, 16, 1), dtype=np.uint8) for _ in range(3)]
+    export_frames(frames_from_images(frames), tmp_path / "g.gif", ExportOptions())
+    decoded, _, _, _ = decode(tmp_path / "g.gif")
+    for source, got in zip(frames, decoded):
+        np.testing.assert_array_equal(got[..., 0], source[..., 0])
+
+
+def test_mp4_round_trip(tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    images = gradient_frames(6, 24, 31)  # odd width: padded to even for yuv420p
+    result = export_frames(frames_from_images(images), tmp_path / "a.mp4", ExportOptions(fps=10, hold_last_s=0.4))
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "a.mp4"))
+    meta = reader.__next__()
+    decoded = list(reader)
+    assert meta["size"] == (32, 24)
+    assert meta["fps"] == pytest.approx(10)
+    assert len(decoded) == result.frame_count == 6 + 4
+
+
+def test_png_folder_and_strip(tmp_path):
+    frames = make_chain(6, batch=1, size=16)
+    result = export_frames(frames, tmp_path / "frames", ExportOptions(max_frames=3))
+    names = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert names == ["frame_0000_t0999.png", "frame_0001_t0499.png", "frame_0002_final.png"]
+    assert result.frame_count == 3
+    with Image.open(tmp_path / "frames" / names[0]) as im:
+        assert im.size == (16, 16)
+    # exporting into the same folder again replaces the frames
+    export_frames(frames, tmp_path / "frames", ExportOptions(max_frames=3))
+    assert len(list((tmp_path / "frames").iterdir())) == 3
+
+    strip = export_frames(frames, tmp_path / "strip.png", ExportOptions(strip_frames=4, padding=2), kind="strip")
+    with Image.open(tmp_path / "strip.png") as im:
+        assert im.width == 4 * 16 + 5 * 2 and im.height > 16 + 8
+    assert strip.frame_count == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_grid_layout_and_side_by_side():
+    batch = np.zeros((5, 4, 6, 3), np.uint8)
+    batch[:] = np.arange(1, 6, dtype=np.uint8)[:, None, None, None]
+    grid = tile_grid(batch, columns=3, padding=1, pad_color=(200, 10, 10))
+    assert grid.shape == (2 * 4 + 3, 3 * 6 + 4, 3)
+    assert tuple(grid[0, 0]) == (200, 10, 10)
+    assert grid[1, 1, 0] == 1 and grid[1, 1 + 6 + 1, 0] == 2 and grid[1 + 4 + 1, 1, 0] == 4
+    assert tuple(grid[-2, -2]) == (200, 10, 10)  # the empty sixth cell is background
+    frame = make_chain(2, batch=4, size=8)[0]
+    one = compose_frame(frame, ExportOptions(padding=2))
+    assert one.shape == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2, 3)
+    three = compose_frame(frame, ExportOptions(padding=2, view="side_by_side"))
+    assert three.shape == (one.shape[0], 3 * one.shape[1] + 2 * 4, 3)
+    follow = compose_frame(frame, ExportOptions(sample_index=2, scale=3))
+    np.testing.assert_array_equal(follow[::3, ::3], frame.x_t[2])
+
+
+def test_caption_adds_a_bar_and_keeps_sizes_equal():
+    frames = make_chain(4, batch=1, size=64)
+    plain = compose_frames(frames, ExportOptions())
+    captioned = compose_frames(frames, ExportOptions(caption=True))
+    assert {c.shape for c in captioned} == {captioned[0].shape}
+    assert captioned[0].shape[1] == plain[0].shape[1] and captioned[0].shape[0] > plain[0].shape[0]
+    bar = captioned[0][plain[0].shape[0] :]
+    assert bar.min() < 100 and bar.max() > 200  # dark text on the white bar
+
+
+def test_select_frames_even_and_dense():
+    frames = [FakeChainFrame(i, t, 0.5, None, None, None, t < 0) for i, t in enumerate(list(range(999, -1, -1)) + [-1])]
+    even = select_frames(frames, max_frames=5)
+    assert len(even) == 5 and even[0] == 0 and even[-1] == len(frames) - 1
+    dense = select_frames(frames, max_frames=10, spacing="dense_near_0")
+    ts = [frames[i].t for i in dense]
+    assert ts == sorted(ts, reverse=True) and len(ts) == 10
+    assert sum(t < 250 for t in ts) > sum(t > 750 for t in ts)
+    in_range = select_frames(frames, t_range=(0, 99))
+    assert [frames[i].t for i in in_range][0] == 99 and frames[in_range[-1]].is_final
+
+
+def test_parse_t_spec():
+    assert parse_t_spec("0:1000:250", 1000) == [0, 250, 500, 750, 999]
+    assert parse_t_spec("0:100:50", 1000) == [0, 50]
+    assert parse_t_spec("5, 10,999", 1000) == [5, 10, 999]
+    for bad in ("1000:2000", "a:b", "0:10:0", "0,5000"):
+        with pytest.raises(InputError):
+            parse_t_spec(bad, 1000)
+
+
+def test_forward_source_and_estimate(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    source = ForwardFrameSource(image, make_schedule("cosine", 100), [0, 50, 99], seed=3)
+    assert len(source) == 3 and source[0].t == 0
+    assert np.abs(source[0].x_t.astype(int) - image).mean() < 4  # t = 0 is almost clean
+    assert np.abs(source[2].x_t.astype(int) - image).mean() > 40
+    estimate = estimate_size(source, "out.gif", ExportOptions())
+    result = export_frames(source, tmp_path / "f.gif", ExportOptions())
+    assert estimate.frame_count == 3 and (estimate.width, estimate.height) == (60, 40)
+    assert 0.5 < estimate.bytes / result.bytes_written < 2
+
+
+def test_progress_and_cancel_leave_no_file(tmp_path):
+    frames = frames_from_images(gradient_frames(4))
+    progress = list(iter_export(frames, tmp_path / "p.gif"))
+    assert progress[-1].fraction == 1.0 and len(progress) >= 4
+    calls = iter(range(100))
+    for name in ("c.gif", "c.mp4", "c_frames"):
+        result = export_frames(frames, tmp_path / name, should_stop=lambda: next(calls) >= 2)
+        assert result.cancelled
+    gen = iter_export(frames, tmp_path / "closed.mp4")
+    next(gen)
+    gen.close()  # a GUI worker quitting mid-way
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.gif"]
+
+
+def test_unknown_extension_and_missing_folder(tmp_path):
+    frames = frames_from_images(gradient_frames(2))
+    with pytest.raises(InputError, match="unknown extension"):
+        export_frames(frames, tmp_path / "a.bmp")
+    with pytest.raises(InputError, match="does not exist"):
+        export_frames(frames, tmp_path / "missing" / "a.gif")
+    with pytest.raises(InputError, match="same size"):
+        export_frames(frames_from_images([np.zeros((4, 4, 3), np.uint8), np.zeros((5, 4, 3), np.uint8)]), tmp_path / "x.gif")
+    with pytest.raises(InputError, match="no x̂0"):
+        export_frames(frames, tmp_path / "y.gif", ExportOptions(view="pred_x0"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(InputError, match="read-only"):
+            export_frames(frames_from_images(gradient_frames(2)), folder / "a.gif")
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("name", ["a.gif", "a.webp", "a.mp4", "frames_dir", "strip.png"])
+def test_permission_denied_while_writing_is_an_input_error(tmp_path, monkeypatch, name):
+    # what a read-only folder does to a non-root user, simulated so the test also runs as root
+    import tempfile
+
+    def deny(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", deny)
+    monkeypatch.setattr(tempfile, "mkdtemp", deny)
+    kind = "strip" if name.startswith("strip") else None
+    with pytest.raises(InputError, match="read-only"):
+        export_frames(frames_from_images(gradient_frames(2)), tmp_path / name, kind=kind)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["a.gif", "a.png", "frames_dir", "strip.png"])
+def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch, name):
+    real_save = Image.Image.save
+
+    def full_disk(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)  # a partial file exists …
+        raise OSError(errno.ENOSPC, "No space left on device")  # … then the disk fills up
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    kind = "strip" if name.startswith("strip") else None
+    with pytest.raises(InputError, match="disk is full"):
+        export_frames(frames_from_images(gradient_frames(3)), tmp_path / name, kind=kind)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_file_survives_a_failed_export(tmp_path, monkeypatch):
+    path = tmp_path / "keep.gif"
+    path.write_bytes(b"old")
+    monkeypatch.setattr(Image.Image, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    with pytest.raises(InputError):
+        export_frames(frames_from_images(gradient_frames(2)), path)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.gif"]
