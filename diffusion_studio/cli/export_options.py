@@ -27,7 +27,8 @@ def _colour(text: str) -> tuple[int, int, int]:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser, *, default_fps: float = 12.0,
-                         default_hold: float = 1.0, strip_and_folder: bool = True) -> argparse._ArgumentGroup:
+                         default_hold: float = 1.0, default_pad_color: str = "white",
+                         strip_and_folder: bool = True) -> argparse._ArgumentGroup:
     """Add the animation options (view, frames, fps, hold, loop, scale, grid, caption, palette) to ``parser``."""
     g = parser.add_argument_group("export options (GIF, WebP, APNG, MP4, frames, strip)")
     g.add_argument("--view", default="x_t", choices=("x_t", "pred_x0", "pred_noise", "side_by_side"),
@@ -44,8 +45,8 @@ def add_export_arguments(parser: argparse.ArgumentParser, *, default_fps: float 
                    help="resize each frame; enlarging uses nearest-neighbour so small samples stay crisp (1)")
     g.add_argument("--columns", type=int, help="grid columns for a batch (about √N)")
     g.add_argument("--padding", type=int, default=2, help="pixels between grid cells (2)")
-    g.add_argument("--pad-color", type=_colour, default=(255, 255, 255), metavar="COLOUR",
-                   help="grid and caption background, a name or #rrggbb (white)")
+    g.add_argument("--pad-color", type=_colour, default=_colour(default_pad_color), metavar="COLOUR",
+                   help=f"grid and caption background, a name or #rrggbb ({default_pad_color})")
     g.add_argument("--caption", action="store_true", help="write t and ᾱ_t under each frame")
     g.add_argument("--palette", default="high", choices=("high", "fast"),
                    help="GIF colours: high (adaptive per frame, dithered when smooth) or fast (high)")

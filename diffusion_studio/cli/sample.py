@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
     p.add_argument("--raw-weights", action="store_true", help="use the raw weights, not the EMA weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .export_options import add_export_arguments
+
+    add_export_arguments(p, default_fps=12.5, default_hold=1.5, default_pad_color="black", strip_and_folder=False)
     p.set_defaults(func=run)
 
 
@@ -87,6 +90,9 @@ def _check_options(args) -> None:
         raise InputError(f"--stride must be at least 1, got {args.stride}")
     if args.gif and not str(args.gif).lower().endswith(".gif"):
         raise InputError(f"--gif needs a path ending in .gif, got {args.gif}")
+    from .export_options import options_from_args
+
+    options_from_args(args)  # export flags out of range fail before sampling
 
 
 def _make_sampler(loaded, args):
@@ -98,26 +104,12 @@ def _make_sampler(loaded, args):
     return make_sampler(name, loaded.schedule, prediction=loaded.prediction, num_steps=num_steps, eta=args.eta)
 
 
-def _write_gif(frames, path: Path) -> None:
-    """The x_t grid of every kept frame as a looping GIF (export module's writer when available)."""
-    try:
-        from ..core import export
-    except ImportError:
-        export = None
-    if export is not None and hasattr(export, "write_chain_gif"):
-        export.write_chain_gif(frames, path)
-        return
-    # Minimal stand-in until core.export lands: PIL's GIF writer, atomically.
-    from PIL import Image
+def _write_gif(frames, path: Path, args) -> None:
+    """The chain (x_t batch grid by default) as a GIF, with the export flags (core.export)."""
+    from ..core.export import write_chain_gif
+    from .export_options import options_from_args
 
-    from ..core.atomic import atomic_write_bytes
-
-    grids = [grid_image(f.x_t) for f in frames]
-    images = [Image.fromarray(g[:, :, 0] if g.shape[2] == 1 else g) for g in grids]
-    durations = [80] * (len(images) - 1) + [1500]  # hold the result
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_chain_gif(frames, path, options_from_args(args))
 
 
 def run(args) -> int:
@@ -172,6 +164,6 @@ def run(args) -> int:
     print(f"wrote {len(samples)} samples and grid.png to {out_dir} ({sampler.describe()}, seed {args.seed}, "
           f"{loaded.image_size}px, {device})")
     if args.gif:
-        _write_gif(frames, Path(args.gif))
+        _write_gif(frames, Path(args.gif), args)
         print(f"wrote the chain ({len(frames)} frames, every {stride} steps) to {args.gif}")
     return 0
