@@ -100,16 +100,20 @@ class _PilDataset(torch.utils.data.Dataset):
         return x.flip(-1) if torch.rand(()) < 0.5 else x
 
 
-def images_per_s(next_batch, batch_size: int, batches: int, device: torch.device) -> float:
+def images_per_s(next_batch, batch_size: int, batches: int, device: torch.device, rounds: int = 3) -> float:
+    """Best of a few rounds: this machine is shared, and the best round is the least disturbed."""
     next_batch()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(batches):
-        next_batch()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batches * batch_size / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(rounds):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(batches):
+            next_batch()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, batches * batch_size / (time.perf_counter() - start))
+    return best
 
 
 def main() -> None:
@@ -125,8 +129,8 @@ def main() -> None:
         root = Path(tmp)
         small, photos = make_folder(root, args.small, args.photos)
 
-        ours = timed(lambda: scan_folder(root / "small"), 2)
-        ref = timed(lambda: reference_scan(small), 2)
+        ours = timed(lambda: scan_folder(root / "small"), 3)
+        ref = timed(lambda: reference_scan(small), 3)
         result["scan_small_ms_per_image"] = round(1000 * ours / len(small), 3)
         result["scan_small_reference_ms_per_image"] = round(1000 * ref / len(small), 3)
         result["scan_small_speedup"] = round(ref / ours, 2)
@@ -137,8 +141,8 @@ def main() -> None:
         result["scan_12mp_jpeg_speedup"] = round(ref / ours, 2)
 
         paths = [str(p) for p in small]
-        ours = timed(lambda: load_images_tensor(paths, 32, 3), 2)
-        ref = timed(lambda: reference_decode(small, 32), 2)
+        ours = timed(lambda: load_images_tensor(paths, 32, 3), 3)
+        ref = timed(lambda: reference_decode(small, 32), 3)
         result["decode_small_images_per_s"] = round(len(small) / ours)
         result["decode_small_reference_images_per_s"] = round(len(small) / ref)
         result["decode_small_speedup"] = round(ref / ours, 2)
@@ -179,7 +183,7 @@ def main() -> None:
         stream = BatchSource(paths, 32, device, seed=0, workers=0, image_size=32, channels=3)
         ours = images_per_s(stream.next_batch, 32, 8, device)
         pil_dataset = _PilDataset(small, 32)
-        endless = torch.utils.data.RandomSampler(pil_dataset, num_samples=10 * 32 + len(small))
+        endless = torch.utils.data.RandomSampler(pil_dataset, num_samples=40 * 32 + len(small))
         ref_iter = iter(torch.utils.data.DataLoader(pil_dataset, batch_size=32, sampler=endless))
         ref = images_per_s(lambda: next(ref_iter).to(device), 32, 8, device)
         result["batches_streamed_images_per_s"] = round(ours)

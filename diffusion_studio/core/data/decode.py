@@ -34,7 +34,6 @@ __all__ = [
 DEMO_SOURCE = "demo:digits"
 DEMO_DIGITS_COUNT = 1797
 _DEMO_TILE, _DEMO_PER_ROW = 8, 60
-_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -58,14 +57,14 @@ def _open_checked(path: str, min_side: int | None) -> Image.Image:
         width, height = img.size
         if width * height > _pixel_limit():
             raise _TooLarge(width, height)
-        orientation = img.getexif().get(0x0112, 1)
         if min_side and img.format == "JPEG":
             img.draft(img.mode, (min_side, min_side))
         img.seek(0)  # animated GIF/WebP/APNG: the first frame
         img.load()
+        decoded_size = img.size
         oriented = ImageOps.exif_transpose(img)
         result = oriented if oriented is not img else img.copy()
-    if orientation in _TRANSPOSING_ORIENTATIONS:
+    if result.size != decoded_size:  # EXIF orientation 5–8 swapped width and height
         width, height = height, width
     result.info["original_size"] = (width, height)
     return result
