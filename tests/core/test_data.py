@@ -292,6 +292,19 @@ def test_sharding_is_disjoint():
     seen = [sum((_ids(src.next_batch()) for _ in range(2)), []) for src in ranks]
     assert not set(seen[0]) & set(seen[1])
     assert len(set(seen[0]) | set(seen[1])) == 12  # together the two shards cover the epoch
+    # Uneven split (11 over 2 ranks): shards are padded to equal length, so every rank's cursor
+    # stays identical and rank 0's saved state resumes all of them exactly.
+    uneven = [BatchSource(_numbered(11), 4, "cpu", seed=5, rank=r, world_size=2, hflip=False) for r in range(2)]
+    first_epoch = [_ids(src.next_batch()) + _ids(src.next_batch())[:2] for src in uneven]
+    both = first_epoch[0] + first_epoch[1]
+    assert len(both) == 12 and set(both) == set(range(11))  # all 11 images, plus one padded repeat
+    for _ in range(3):
+        for src in uneven:
+            src.next_batch()
+        assert uneven[0].state_dict() | {"rank": 0} == uneven[1].state_dict() | {"rank": 0}
+    resumed = BatchSource(_numbered(11), 4, "cpu", seed=5, rank=1, world_size=2, hflip=False)
+    resumed.load_state_dict(uneven[0].state_dict())
+    assert torch.equal(resumed.next_batch(), uneven[1].next_batch())
     tiny = [BatchSource(_numbered(1), 2, "cpu", seed=0, rank=r, world_size=3) for r in range(3)]
     assert all(src.next_batch().shape == (2, 1, 4, 4) for src in tiny)  # fewer images than ranks still works
 

@@ -2,9 +2,10 @@
 
 The order is a pure function of (seed, epoch): each epoch is a seeded permutation
 of all images plus one coin flip per position for the horizontal flip. Rank r of
-a DDP group takes positions r, r + world_size, … of that permutation, so the
-shards are disjoint. The whole sampling state is then (epoch, position): saving
-it and loading it back gives the very same next batches, in memory or streamed.
+a DDP group takes positions r, r + world_size, … of that permutation (padded to a
+multiple of world_size), so the shards are disjoint and of equal length. The whole
+sampling state is then (epoch, position), the same on every rank: saving rank 0's
+and loading it anywhere gives the very same next batches, in memory or streamed.
 """
 
 from __future__ import annotations
@@ -36,9 +37,13 @@ class _EpochOrder:
             generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch * _MIX_EPOCH) % 2**63)
             order = torch.randperm(self.num_items, generator=generator)
             flips = torch.rand(self.num_items, generator=generator) < 0.5
-            if self.num_items < self.world_size:  # fewer images than ranks: every rank still gets one
-                repeats = -(-self.world_size // self.num_items)
-                order, flips = order.repeat(repeats), flips.repeat(repeats)
+            # Pad to a multiple of world_size with the permutation's first entries (as torch's
+            # DistributedSampler does): every rank's shard has the same length, so all ranks
+            # roll over to the next epoch together and rank 0's (epoch, position) fits them all.
+            padded = -(-self.num_items // self.world_size) * self.world_size
+            if padded > self.num_items:
+                repeats = -(-padded // self.num_items)
+                order, flips = order.repeat(repeats)[:padded], flips.repeat(repeats)[:padded]
             self._cached = (epoch, order[self.rank :: self.world_size], flips[self.rank :: self.world_size])
         return self._cached[1], self._cached[2]
 
@@ -183,8 +188,11 @@ class BatchSource:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
-        """Continue where ``state`` left off. Returns False (and starts that epoch afresh) when
-        the dataset size or the number of ranks changed, so the old order cannot be continued."""
+        """Continue where ``state`` left off (any rank's state fits every rank of the group).
+
+        Returns False, and starts that epoch afresh, when the dataset size or the number of
+        ranks changed so that the old order cannot be continued exactly.
+        """
         exact = int(state.get("num_items", -1)) == self.num_items and int(
             state.get("world_size", -1)
         ) == self.world_size
