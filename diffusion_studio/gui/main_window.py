@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         for label, file_name in DEMO_IMAGES:
             self._action(demo_menu, label, lambda _=False, f=file_name: self.open_demo_image(f))
         file_menu.addSeparator()
+        self.export_forward_action = self._action(file_menu, "&Export Forward Animation…", self.export_forward_animation)
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit).setMenuRole(QAction.MenuRole.QuitRole)
 
         view_menu = self.menuBar().addMenu("&View")
@@ -252,6 +254,23 @@ class MainWindow(QMainWindow):
             self._load(source)
         else:
             event.ignore()
+
+    def export_forward_animation(self) -> None:
+        """File > Export Forward Animation…: the export dialog over the current image, schedule and seed."""
+        from .dialogs.export_dialog import ExportDialog
+
+        if getattr(self, "_export_dialog", None) is not None and self._export_dialog.is_exporting():
+            self._export_dialog.show()
+            self._export_dialog.raise_()
+            return
+        try:
+            self._export_dialog = ExportDialog.for_forward(self.state, self)
+        except InputError as error:
+            self.show_error("Export", str(error))
+            return
+        self._export_dialog.exportFinished.connect(
+            lambda result: self.state.show_status(result.summary(), 8000))
+        self._export_dialog.show()
 
     # -- messages --------------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
