@@ -355,3 +355,11 @@ def test_cuda_model_round_trip(tmp_path):
     assert next(loaded.model.parameters()).device.type == "cuda"
     assert _same(loaded.model.cpu().state_dict(), ema.cpu())
     assert ckpt.load_checkpoint(tmp_path).model_state["conv.weight"].device.type == "cpu"
+
+
+def test_wrapped_models_are_saved_without_their_wrapper_prefix(tmp_path):
+    inner = TinyNet()
+    wrapped = torch.nn.DataParallel(inner)  # DDP and torch.compile wrappers add "module." / "_orig_mod."
+    ckpt.save_checkpoint(tmp_path, model=wrapped, ema_model=inner, train_state={}, config=_config(), step=1)
+    loaded = ckpt.load_model(tmp_path, prefer_ema=False, model_factory=TinyNet.from_config)
+    assert _same(loaded.model.state_dict(), inner)

@@ -50,8 +50,9 @@ def _plain_check(value: Any, where: str) -> None:
 
 def _state_dict_for_file(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     # Unwrap DDP / torch.compile wrappers; safetensors wants contiguous CPU tensors without shared storage.
-    module = getattr(model, "module", model)
-    module = getattr(module, "_orig_mod", module)
+    if isinstance(model, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)):
+        model = model.module
+    module = getattr(model, "_orig_mod", model)
     return {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in module.state_dict().items()}
 
 
