@@ -34,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "window_geometry": "",  # base64 of QMainWindow.saveGeometry()
     "window_state": "",  # base64 of QMainWindow.saveState()
     "last_open_dir": "",
+    "last_train_dir": "",
+    "default_schedule": "cosine",
+    "default_timesteps": 1000,
+    "default_device": "auto",  # "auto" | "cpu" | "cuda" | "mps"
+    "tour_done": False,
 }
 
 THEMES = ("system", "dark", "light")
@@ -82,9 +87,22 @@ class Settings:
                 continue  # wrong type: keep the default
             settings._values[key] = value
         settings._values["recent_files"] = [p for p in settings._values["recent_files"] if isinstance(p, str)]
-        if settings._values["theme"] not in THEMES:
-            settings._values["theme"] = DEFAULTS["theme"]
+        settings._drop_invalid_values()
         return settings
+
+    def _drop_invalid_values(self) -> None:
+        """Values of the right type but outside what the app accepts fall back to the default."""
+        from .schedules import SCHEDULE_NAMES
+
+        checks = {
+            "theme": lambda v: v in THEMES,
+            "default_schedule": lambda v: v in SCHEDULE_NAMES,
+            "default_timesteps": lambda v: isinstance(v, int) and 2 <= v <= 10000,
+            "default_device": lambda v: v in ("auto", "cpu", "cuda", "mps") or v.startswith("cuda:"),
+        }
+        for key, is_valid in checks.items():
+            if not is_valid(self._values[key]):
+                self._values[key] = DEFAULTS[key]
 
     def _set_aside_corrupt_file(self) -> None:
         with contextlib.suppress(OSError):
