@@ -32,6 +32,7 @@ from ..core.settings import Settings
 from . import theme
 from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
 from .panels.forward import ForwardPanel
+from .panels.training import TrainingPanel
 from .state import AppState
 from .widgets.message_strip import MessageStrip
 
@@ -90,6 +91,9 @@ class MainWindow(QMainWindow):
     # -- docks -----------------------------------------------------------------------------
     def _create_docks(self) -> None:
         """Every panel besides the forward explorer, one ``add_dock`` line each."""
+        self.training_panel = TrainingPanel(self.state)
+        self.add_dock("training", "Train", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.statusBar().addPermanentWidget(self.training_panel.status_label)  # training state from any panel
 
     def add_dock(
         self,
@@ -325,6 +329,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.training_panel.confirm_close():  # asks; stopping saves a checkpoint first
+            event.ignore()
+            return
         self.settings.set("window_geometry", base64.b64encode(bytes(self.saveGeometry())).decode("ascii"))
         self.settings.set("window_state", base64.b64encode(bytes(self.saveState())).decode("ascii"))
         self._save_settings()

@@ -1,0 +1,149 @@
+"""Past training runs (folders in the user's runs directory) with their last sample and step."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from superqt.utils import FunctionWorker
+
+from ....core import paths
+
+__all__ = ["RunsList"]
+
+_PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _list_runs(root: Path) -> list:
+    from ....core.checkpoint import list_runs
+
+    try:
+        return list_runs(root)
+    except OSError:
+        return []
+
+
+def _age(updated: float | None) -> str:
+    if not updated:
+        return ""
+    seconds = max(0.0, _dt.datetime.now().timestamp() - float(updated))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+class RunsList(QWidget):
+    """Lists ``paths.runs_dir()``; double-click or "Continue" resumes, "Use for sampling" hands it over."""
+
+    continueRequested = Signal(Path)
+    samplingRequested = Signal(Path)
+    #: the list was re-read (refresh runs in a worker: core.checkpoint imports torch)
+    refreshed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(48, 48))
+        self.list.setAlternatingRowColors(True)
+        self.list.setMinimumHeight(110)
+        self.empty_label = QLabel("No runs yet. Start one above; it will be listed here.")
+        self.empty_label.setProperty("role", "muted")
+        self.empty_label.setWordWrap(True)
+
+        self.continue_button = QPushButton("Continue training")
+        self.continue_button.setToolTip("Load the run's settings and weights; Start resumes from its last step")
+        self.sample_button = QPushButton("Use for sampling")
+        self.sample_button.setToolTip("Make this run the model of the sampling panel")
+        self.folder_button = QPushButton("Show folder")
+        self.refresh_button = QPushButton("Refresh")
+        buttons = QGridLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.continue_button, 0, 0)
+        buttons.addWidget(self.sample_button, 0, 1)
+        buttons.addWidget(self.folder_button, 1, 0)
+        buttons.addWidget(self.refresh_button, 1, 1)
+
+        self.root_label = QLabel("")
+        self.root_label.setProperty("role", "muted")
+        self.root_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.root_label.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.root_label)
+
+        self.list.itemSelectionChanged.connect(self._update_buttons)
+        self.list.itemDoubleClicked.connect(lambda _item: self._on_continue_clicked())
+        self.continue_button.clicked.connect(self._on_continue_clicked)
+        self.sample_button.clicked.connect(self._on_sample_clicked)
+        self.folder_button.clicked.connect(self._on_folder_clicked)
+        self.refresh_button.clicked.connect(self.refresh)
+        self._update_buttons()
+
+    def refresh(self, select: Path | None = None) -> None:
+        """Re-read the runs folder in the background; keep (or set) the selection."""
+        keep = Path(select) if select else self.selected_run()
+        root = paths.runs_dir()
+        self.root_label.setText(f"Runs are kept in {root}")
+        worker = FunctionWorker(_list_runs, root)
+        worker.returned.connect(lambda runs: self._show_runs(runs, keep))
+        worker.errored.connect(lambda _exc: self._show_runs([], keep))
+        worker.start()
+
+    def _show_runs(self, runs: list, keep: Path | None) -> None:
+        self.list.clear()
+        for run in runs:
+            step = f"step {run.step:,}" if run.step is not None else "no checkpoint yet"
+            text = f"{run.name}\n{step}   {_age(getattr(run, 'updated', None))}"
+            item = QListWidgetItem(text)
+            item.setData(_PATH_ROLE, str(run.path))
+            item.setToolTip(str(run.path))
+            sample = getattr(run, "last_sample_png", None)
+            if sample and Path(sample).is_file():
+                pixmap = QPixmap(str(sample))
+                if not pixmap.isNull():
+                    item.setIcon(QIcon(pixmap))
+            self.list.addItem(item)
+            if keep is not None and Path(run.path) == keep:
+                self.list.setCurrentItem(item)
+        self.empty_label.setVisible(not runs)
+        self._update_buttons()
+        self.refreshed.emit()
+
+    def selected_run(self) -> Path | None:
+        item = self.list.currentItem()
+        return Path(item.data(_PATH_ROLE)) if item is not None and item.isSelected() else None
+
+    def set_busy(self, busy: bool) -> None:
+        """While a run trains, it cannot be continued a second time."""
+        self._busy = busy
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has_run = self.selected_run() is not None
+        self.continue_button.setEnabled(has_run and not getattr(self, "_busy", False))
+        self.sample_button.setEnabled(has_run)
+        self.folder_button.setEnabled(has_run)
+
+    def _on_continue_clicked(self) -> None:
+        run = self.selected_run()
+        if run is not None and not getattr(self, "_busy", False):
+            self.continueRequested.emit(run)
+
+    def _on_sample_clicked(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.samplingRequested.emit(run)
+
+    def _on_folder_clicked(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(run)))
