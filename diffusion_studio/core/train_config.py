@@ -22,7 +22,7 @@ MODEL_PRESETS = ("auto", "cpu-tiny", "gpu-small", "ddpm-cifar")
 #: Fields a ``--resume`` may change; everything else comes from the run's saved config so the
 #: continued run is the same run (same model, data, seed, optimiser settings).
 RESUME_OVERRIDABLE = (
-    "steps", "device", "precision", "sample_every", "checkpoint_every", "log_every", "keep_last",
+    "steps", "max_minutes", "device", "precision", "sample_every", "checkpoint_every", "log_every", "keep_last",
     "workers", "compile", "cpu_threads", "num_sample_images", "sample_steps", "resume",
 )
 
@@ -52,6 +52,7 @@ class TrainConfig:
     min_snr_gamma: float | None = None  # None/0: uniform weighting; 5 is Hang et al.'s choice
     # optimisation
     steps: int = 10_000
+    max_minutes: float | None = None  # stop cleanly (and save) after this much training time
     batch_size: int = 64
     lr: float = 2e-4
     lr_schedule: str = "constant"
@@ -63,7 +64,7 @@ class TrainConfig:
     # hardware
     device: str = "auto"
     precision: str = "auto"
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: on CUDA only (on the CPU it is slower)
     compile: bool = False
     workers: int = 0
     cpu_threads: int | None = None  # None: all cores but one (the GUI keeps one)
@@ -112,6 +113,8 @@ class TrainConfig:
         _positive("checkpoints to keep", self.keep_last)
         _positive("sample images", self.num_sample_images)
         _positive("sample steps", self.sample_steps)
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise InputError(f"the time limit must be > 0 minutes, got {self.max_minutes}")
         if self.warmup_steps < 0:
             raise InputError(f"warm-up steps cannot be negative, got {self.warmup_steps}")
         if self.workers < 0:

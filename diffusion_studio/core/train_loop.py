@@ -88,10 +88,14 @@ def run_loop(trainer: "_Trainer", should_stop: Callable[[], bool],
             return None
         return progress(event, message or (f"saved {folder}" if folder else ""))
 
-    stopped = False
+    stopped = out_of_time = False
+    deadline = clock.started + config.max_minutes * 60 if config.max_minutes else None
     while trainer.step < config.steps:
         if dist.any(should_stop(), device):
             stopped = True
+            break
+        if deadline is not None and dist.any(time.perf_counter() > deadline, device):
+            out_of_time = True
             break
         if should_pause():
             while should_pause() and not should_stop():
@@ -146,5 +150,11 @@ def run_loop(trainer: "_Trainer", should_stop: Callable[[], bool],
 
     if stopped:
         yield checkpoint_event("stopped", f"stopped at step {trainer.step}; continue with --resume")
+        return
+    if out_of_time:
+        if dist.is_main and trainer.step % config.sample_every:
+            yield progress("sample", f"samples at step {trainer.step}", timed(trainer.sample_grid))
+        yield checkpoint_event("done", f"time limit of {config.max_minutes:g} min reached at step {trainer.step}; "
+                                       f"--resume continues it")
         return
     yield checkpoint_event("done", f"finished {trainer.step} steps")

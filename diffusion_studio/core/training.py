@@ -119,12 +119,13 @@ class _Trainer:
             model = UNet.from_config(model_config)
         self.model_config = model.config
         self.run_config = run_config(config, model.config, self.schedule, self.channels, data.info)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        use_channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
+        self.memory_format = torch.channels_last if use_channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format).train()
         self.ema = EMA(self.model, config.ema_decay)
-        fused = self.device.type == "cuda"
+        fused = self.device.type == "cuda"  # one kernel for all parameters; foreach batches them on the CPU
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                           fused=fused or None)
+                                           fused=fused or None, foreach=None if fused else True)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.buckets = BucketLosses(self.schedule.num_timesteps, NUM_LOSS_BUCKETS)
         self.step = 0

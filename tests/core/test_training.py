@@ -172,3 +172,11 @@ def test_train_config_round_trips():
     config = TrainConfig(out="x", demo=True, channel_mults=(1, 2), attention_resolutions=(8,))
     again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config
+
+
+def test_time_limit_ends_with_a_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    events = _events(tiny_config(run, steps=10_000, max_minutes=1e-6))
+    assert events[-1].event == "done" and "time limit" in events[-1].message
+    assert events[-1].step < 10_000
+    assert read_weights_step(run / "model.safetensors") == events[-1].step
