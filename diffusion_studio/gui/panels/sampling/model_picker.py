@@ -131,6 +131,8 @@ class ModelPicker(QWidget):
                 self._add_custom(path)
             index = self._combo.findData(str(current)) if current is not None else 0
             self._combo.setCurrentIndex(max(index, 0))
+        if current is not None and self.current_path() != current:
+            self.modelChosen.emit(self.current_path())  # the chosen run was deleted meanwhile
 
     def select_path(self, path: str | Path, emit: bool = True) -> None:
         """Select ``path`` (adding it to the list when new)."""

@@ -348,6 +348,11 @@ class SamplingPanel(QWidget):
         x0 = prepare_start_image(image, self._loaded.image_size, self._loaded.channels)
         return np.clip((x0.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self.running:
+            self.model_picker.refresh_runs()  # runs trained since the tab was last looked at
+
     def _on_image_changed(self, *_args) -> None:
         self._sync_buttons()
 
