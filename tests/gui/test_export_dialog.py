@@ -46,7 +46,8 @@ def test_export_gif_with_options(qtbot, dialog, tmp_path):
     dialog.form.scale.setValue(2)
     dialog.form.frames.setValue(4)
     dialog.form.view.setCurrentIndex(dialog.form.view.findData("side_by_side"))
-    dialog._update_preview()
+    with qtbot.waitSignal(dialog.previewReady, timeout=TIMEOUT_MS):
+        dialog._update_preview()
     assert dialog.first_preview.pixmap() is not None and not dialog.first_preview.pixmap().isNull()
     assert "4 frames" in dialog.estimate_label.text()
     result = export_and_wait(qtbot, dialog)

@@ -8,6 +8,7 @@ wraps a plain picture, and :class:`ForwardFrameSource` renders x_t of the forwar
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ class ForwardFrameSource(Sequence):
         from ..forward import ForwardRenderer  # local: keeps this module light
 
         self.renderer = ForwardRenderer(image_uint8, schedule, seed=seed, max_side=max_side)
+        self._lock = threading.Lock()  # the renderer reuses its buffers; a preview and an export may overlap
         self.schedule = schedule
         self.ts = [int(t) for t in ts]
         if not self.ts:
@@ -70,6 +72,7 @@ class ForwardFrameSource(Sequence):
     def from_renderer(cls, renderer, ts: Sequence[int]) -> "ForwardFrameSource":
         source = cls.__new__(cls)
         source.renderer, source.schedule, source.ts = renderer, renderer.schedule, [int(t) for t in ts]
+        source._lock = threading.Lock()
         return source
 
     def __len__(self) -> int:
@@ -79,8 +82,10 @@ class ForwardFrameSource(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         t = self.ts[index]
+        with self._lock:
+            x_t = self.renderer.render(t).copy()
         return ImageFrame(
-            self.renderer.render(t).copy(),
+            x_t,
             label=f"t = {t}",
             t=t,
             alphas_cumprod=float(self.schedule.alphas_cumprod[t]),

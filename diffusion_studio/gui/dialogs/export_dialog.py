@@ -50,7 +50,7 @@ FORMAT_CHOICES = (
     ("PNG frames (a folder)", "frames", ""),
     ("Contact strip (one PNG)", "strip", ".png"),
 )
-_PREVIEW_SIDE = 150
+_PREVIEW_WIDTH, _PREVIEW_HEIGHT = 260, 150
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,22 @@ def export_job(frames, path, options, kind, should_stop):
         return ExportOutcome(error=error)
 
 
-def _pixmap(image: np.ndarray, side: int) -> QPixmap:
+def preview_job(frames, kind: str, options):
+    """Worker body: (first picture, last picture, SizeEstimate, None) or (None, None, None, error)."""
+    try:
+        pictures = compose_frames(frames, options.with_(max_frames=2))
+        return pictures[0], pictures[-1], estimate_size(frames, kind, options), None
+    except Exception as error:  # noqa: BLE001 - shown under the preview
+        return None, None, None, error
+
+
+def _pixmap(image: np.ndarray, width: int, height: int) -> QPixmap:
     image = np.ascontiguousarray(image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1))
     h, w = image.shape[:2]
     qimage = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    mode = Qt.TransformationMode.FastTransformation if max(h, w) < side else Qt.TransformationMode.SmoothTransformation
-    return QPixmap.fromImage(qimage).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode)
+    enlarging = w < width and h < height  # keep small samples crisp
+    mode = Qt.TransformationMode.FastTransformation if enlarging else Qt.TransformationMode.SmoothTransformation
+    return QPixmap.fromImage(qimage).scaled(width, height, Qt.AspectRatioMode.KeepAspectRatio, mode)
 
 
 class ExportDialog(QDialog):
@@ -94,6 +104,8 @@ class ExportDialog(QDialog):
     exportFinished = Signal(object)
     #: an export failed: the message shown
     exportFailed = Signal(str)
+    #: the preview and the size estimate were updated
+    previewReady = Signal()
 
     def __init__(self, frames, parent: QWidget | None = None, *, title: str = "Export chain",
                  default_path: str | Path | None = None, forward_state=None):
@@ -102,6 +114,8 @@ class ExportDialog(QDialog):
         self._frames = frames
         self._state = forward_state
         self._worker = None
+        self._preview_worker = None
+        self._preview_pending = False
         self._stop_requested = False
         self._estimate_timer = QTimer(self, singleShot=True, interval=250)
         self._estimate_timer.timeout.connect(self._update_preview)
@@ -110,6 +124,7 @@ class ExportDialog(QDialog):
         max_t = forward_state.schedule.num_timesteps - 1 if forward_state is not None else self._max_t(frames)
         self.form = ExportOptionsForm(views, forward=forward_state is not None, max_t=max_t)
         self.path_edit = QLineEdit(str(default_path or Path.home() / "diffusion_chain.gif"))
+        self.path_edit.setMinimumWidth(320)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.format_combo = QComboBox()
@@ -143,18 +158,18 @@ class ExportDialog(QDialog):
         preview_box = QGroupBox("Preview")
         grid = QGridLayout(preview_box)
         self.first_preview, self.last_preview = QLabel(), QLabel()
-        for col, (name, label) in enumerate((("First frame", self.first_preview), ("Last frame", self.last_preview))):
-            label.setFixedSize(_PREVIEW_SIDE, _PREVIEW_SIDE)
+        for row, (name, label) in enumerate((("First frame", self.first_preview), ("Last frame", self.last_preview))):
+            label.setFixedSize(_PREVIEW_WIDTH, _PREVIEW_HEIGHT)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             caption = QLabel(name)
             caption.setProperty("role", "muted")
             caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-            grid.addWidget(label, 0, col)
-            grid.addWidget(caption, 1, col)
+            grid.addWidget(label, 2 * row, 0)
+            grid.addWidget(caption, 2 * row + 1, 0)
         self.estimate_label = QLabel("…")
         self.estimate_label.setWordWrap(True)
-        grid.addWidget(self.estimate_label, 2, 0, 1, 2)
-        grid.setRowStretch(3, 1)
+        grid.addWidget(self.estimate_label, 4, 0)
+        grid.setRowStretch(5, 1)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -299,19 +314,43 @@ class ExportDialog(QDialog):
         self._estimate_timer.start()
 
     def _update_preview(self) -> None:
-        """First/last frame and the size estimate (a few small frames: cheap enough for the GUI thread)."""
+        """First/last frame and the size estimate, computed in a worker (encoding a few frames takes a while)."""
         if self._frames is None:
             return
         try:
             options = self.form.options()
-            pictures = compose_frames(self._frames, options.with_(max_frames=2))
-            estimate = estimate_size(self._frames, self.kind, options)
         except InputError as error:
             self.estimate_label.setText(f"<span style='color:{theme.colors().error}'>{error}</span>")
             return
-        self.first_preview.setPixmap(_pixmap(pictures[0], _PREVIEW_SIDE))
-        self.last_preview.setPixmap(_pixmap(pictures[-1], _PREVIEW_SIDE))
-        self.estimate_label.setText(f"Estimated size: {estimate.summary()}")
+        if self._preview_worker is not None:  # one at a time; redo when it is done
+            self._preview_pending = True
+            return
+        from superqt.utils import thread_worker
+
+        self._preview_pending = False
+        self.estimate_label.setText("Estimating the size…")
+        factory = thread_worker(preview_job, start_thread=False, ignore_errors=True)
+        self._preview_worker = factory(self._frames, self.kind, options)
+        self._preview_worker.returned.connect(self._on_preview)
+        self._preview_worker.finished.connect(self._on_preview_finished)
+        self._preview_worker.start()
+
+    def _on_preview(self, outcome) -> None:
+        first, last, estimate, error = outcome
+        if self._preview_pending:
+            return  # stale: the options changed meanwhile
+        if error is not None:
+            self.estimate_label.setText(f"<span style='color:{theme.colors().error}'>{error}</span>")
+        else:
+            self.first_preview.setPixmap(_pixmap(first, _PREVIEW_WIDTH, _PREVIEW_HEIGHT))
+            self.last_preview.setPixmap(_pixmap(last, _PREVIEW_WIDTH, _PREVIEW_HEIGHT))
+            self.estimate_label.setText(f"Estimated size: {estimate.summary()}")
+        self.previewReady.emit()
+
+    def _on_preview_finished(self) -> None:
+        self._preview_worker = None
+        if self._preview_pending:
+            self._update_preview()
 
     # -- export --------------------------------------------------------------------------
     def start_export(self) -> None:
@@ -335,7 +374,7 @@ class ExportDialog(QDialog):
         self._worker = factory(self._frames, Path(path).expanduser(), options, kind, lambda: self._stop_requested)
         self._worker.yielded.connect(self._on_progress)
         self._worker.returned.connect(self._on_returned)
-        self._worker.errored.connect(lambda error: self._fail(str(error)))
+        self._worker.errored.connect(self._on_errored)
         self._worker.finished.connect(self._on_worker_finished)
         self._worker.start()
 
@@ -359,6 +398,9 @@ class ExportDialog(QDialog):
         self.progress.setValue(0 if result.cancelled else 1000)
         self._show_message(result.summary(), success=not result.cancelled)
         self.exportFinished.emit(result)
+
+    def _on_errored(self, error: Exception) -> None:
+        self._fail(str(error) or type(error).__name__)
 
     def _on_worker_finished(self) -> None:
         self._worker = None
