@@ -127,7 +127,7 @@ def test_engine_errors_show_in_the_panel_and_the_app_keeps_running(qtbot, panel,
 def test_updates_are_throttled_without_losing_a_step():
     events = [_progress(i) for i in range(1, 2001)] + [_progress(2000, "sample", grid=np.zeros((5, 5, 1), np.uint8)),
                                                         _progress(2000, "done")]
-    updates = list(training_updates(None, TrainingControl(), train_fn=_fake_train(events), max_rate_hz=20, nice=False))
+    updates = list(training_updates(None, TrainingControl(), train_fn=_fake_train(events), max_rate_hz=20))
     assert len(updates) < 200  # 2000 steps in well under a second → a handful of updates
     steps = np.concatenate([u.steps for u in updates])
     assert np.array_equal(steps, np.arange(1, 2001))

@@ -34,13 +34,13 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import GeneratorWorker
 
+from ....core.data import DEMO_DIGITS_COUNT as DEMO_COUNT
+from ....core.data import DEMO_SOURCE
 from ....core.errors import InputError
 from ....core.paths import resource_path
 
-__all__ = ["DEMO_SOURCE", "DatasetChoice", "DatasetView", "scan_batches", "demo_thumbnails"]
+__all__ = ["DEMO_SOURCE", "DatasetChoice", "DatasetView", "scan_batches", "demo_thumbnails", "folder_from_mime"]
 
-DEMO_SOURCE = "demo:digits"
-DEMO_COUNT = 1797
 #: thumbnails shown at most; the counts always cover the whole folder
 MAX_THUMBNAILS = 400
 THUMB_SIZE = 64
@@ -87,6 +87,16 @@ def demo_thumbnails(count: int = 120, scale: int = 4) -> list[np.ndarray]:
         tile = sheet[row * 8:(row + 1) * 8, col * 8:(col + 1) * 8]
         tiles.append(np.ascontiguousarray(np.kron(tile, np.ones((scale, scale), dtype=np.uint8))))
     return tiles
+
+
+def folder_from_mime(mime) -> str | None:
+    """The first local folder in a drag's URLs (files are left to the main window)."""
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile() and Path(url.toLocalFile()).is_dir():
+            return url.toLocalFile()
+    return None
 
 
 def _icon(thumbnail: np.ndarray) -> QIcon:

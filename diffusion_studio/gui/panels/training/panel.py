@@ -19,10 +19,10 @@ from ...state import AppState
 from ...theme import MARGIN
 from ...widgets.message_strip import MessageStrip
 from .controls import TrainingControls, format_duration
-from .dataset_view import DEMO_SOURCE, DatasetChoice, DatasetView
+from .dataset_view import DatasetChoice, DatasetView, folder_from_mime
 from .live_plots import LivePlots
-from .runs_list import RunsList
-from .sample_grid import SampleGrid, load_sample_history
+from .runs_list import RunsList, read_run
+from .sample_grid import SampleGrid
 from .settings_form import SettingsForm
 from .worker import TrainingControl, TrainingUpdate, make_training_worker
 
@@ -35,20 +35,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:40] or "run"
 
 
-def _read_run(run_dir: Path) -> dict:
-    """Everything needed to show a past run (metrics, sample grids, config); torch loads here."""
-    from ....core.checkpoint import load_config, read_metrics
-    from ....core.checkpoint.runs import _latest_step
-
-    config = load_config(run_dir)
-    return {
-        "config": config,
-        "step": _latest_step(run_dir),
-        "metrics": read_metrics(run_dir),
-        "samples": load_sample_history(run_dir),
-    }
-
-
 class TrainingPanel(QWidget):
     """Train a model on a folder (or the demo digits) without leaving the app."""
 
@@ -58,6 +44,8 @@ class TrainingPanel(QWidget):
     runFinished = Signal(Path)
     #: a past run was opened for continuing (its metrics and samples are shown)
     runOpened = Signal(Path)
+    #: every TrainingUpdate from the worker (≤ 20 Hz), after the panel has drawn it
+    progressed = Signal(object)
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -147,9 +135,9 @@ class TrainingPanel(QWidget):
         if not self._first_show_done:
             # after the window is up: listing runs and devices imports torch (in a worker)
             self._first_show_done = True
-            QTimer.singleShot(0, self.dataset_view.use_demo)
-            QTimer.singleShot(300, self.runs_list.refresh)
-            QTimer.singleShot(300, self.settings_form.detect_devices)
+            QTimer.singleShot(100, self.dataset_view.use_demo)
+            QTimer.singleShot(1000, self.runs_list.refresh)
+            QTimer.singleShot(1000, self.settings_form.detect_devices)
 
     @staticmethod
     def _padded(widget: QWidget) -> QWidget:
@@ -255,7 +243,7 @@ class TrainingPanel(QWidget):
         if self.is_training():
             return
         run_dir = Path(run_dir)
-        worker = FunctionWorker(_read_run, run_dir)
+        worker = FunctionWorker(read_run, run_dir)
         worker.returned.connect(lambda info: self._on_run_read(run_dir, info))
         worker.errored.connect(lambda exc: self.show_message(f"Cannot open the run {run_dir.name}: {exc}"))
         worker.start()
@@ -294,6 +282,7 @@ class TrainingPanel(QWidget):
         elif update.event == "checkpoint":
             self.state.show_status(f"Checkpoint saved at step {update.step:,}", 3000)
         self._update_status_label()
+        self.progressed.emit(update)
 
     def _on_error(self, exc: Exception) -> None:
         if isinstance(exc, InputError):
@@ -393,18 +382,8 @@ class TrainingPanel(QWidget):
         self.status_label.setVisible(True)
 
     # -- drag a folder onto the panel ----------------------------------------------------------
-    @staticmethod
-    def _dropped_folder(event) -> str | None:
-        mime = event.mimeData()
-        if not mime.hasUrls():
-            return None
-        for url in mime.urls():
-            if url.isLocalFile() and Path(url.toLocalFile()).is_dir():
-                return url.toLocalFile()
-        return None
-
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if not self.is_training() and self._dropped_folder(event):
+        if not self.is_training() and folder_from_mime(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -413,7 +392,7 @@ class TrainingPanel(QWidget):
         self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        folder = self._dropped_folder(event)
+        folder = folder_from_mime(event.mimeData())
         if folder is None or self.is_training():
             event.ignore()
             return

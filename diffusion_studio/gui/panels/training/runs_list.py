@@ -11,10 +11,23 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QListWidgetItem,
 from superqt.utils import FunctionWorker
 
 from ....core import paths
+from .sample_grid import load_sample_history
 
-__all__ = ["RunsList"]
+__all__ = ["RunsList", "read_run"]
 
 _PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def read_run(run_dir: Path) -> dict:
+    """What the panel shows of a past run: config, step, metrics, sample grids (call in a worker)."""
+    from ....core.checkpoint import latest_step, load_config, read_metrics
+
+    return {
+        "config": load_config(run_dir),
+        "step": latest_step(Path(run_dir)),
+        "metrics": read_metrics(run_dir),
+        "samples": load_sample_history(run_dir),
+    }
 
 
 def _list_runs(root: Path) -> list:

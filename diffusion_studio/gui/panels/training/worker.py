@@ -15,7 +15,6 @@ callables (so stopping saves a checkpoint first), read from a
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -136,22 +135,12 @@ class _Batch:
         )
 
 
-def _lower_thread_priority() -> None:
-    # On Linux the nice value is per thread: let the GUI thread win when both want a core.
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
-        except OSError:
-            pass
-
-
 def training_updates(
     config: Any,
     control: TrainingControl,
     *,
     max_rate_hz: float = 20.0,
     train_fn: Callable[..., Iterator[Any]] | None = None,
-    nice: bool = True,
 ) -> Iterator[TrainingUpdate]:
     """Drive ``train_fn(config, should_stop=, should_pause=)`` and yield throttled updates.
 
@@ -160,8 +149,6 @@ def training_updates(
     """
     if train_fn is None:
         from ....core.training import train as train_fn  # torch loads in this thread, not the GUI's
-    if nice:
-        _lower_thread_priority()
     min_interval = 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
     batch = _Batch()
     last_emit = 0.0
