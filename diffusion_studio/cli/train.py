@@ -131,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(progress.step - shown)
             shown = progress.step
             if progress.event == "step":
+                if progress.message:
+                    bar.write(f"step {progress.step}: {progress.message}")
                 bar.set_postfix(loss=f"{progress.loss:.4f}", img_s=f"{progress.images_per_s:.0f}", refresh=False)
                 bar.refresh()
             elif progress.event in ("checkpoint", "sample") and progress.message and not args.quiet:

@@ -110,6 +110,16 @@ def run_loop(trainer: "_Trainer", should_stop: Callable[[], bool],
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             raise TrainingError(oom_message(config.batch_size, config.image_size, device)) from exc
+        except Exception as exc:  # noqa: BLE001 - only a failed torch.compile is recoverable
+            if not trainer.compile_pending:
+                raise
+            trainer.compile_pending = False
+            trainer.forward = trainer.eager_forward
+            trainer.optimizer.zero_grad(set_to_none=True)
+            yield progress("step", f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                                   "training goes on without it")
+            continue
+        trainer.compile_pending = False
         fp16_overflow = trainer.scaler.is_enabled() and math.isfinite(loss_value)
         if not math.isfinite(loss_value) or (not math.isfinite(norm_value) and not fp16_overflow):
             trainer.optimizer.zero_grad(set_to_none=True)

@@ -139,6 +139,8 @@ class _Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward = DistributedDataParallel(self.model, device_ids=ids)
+        self.eager_forward = self.forward
+        self.compile_pending = bool(config.compile)  # compilation happens (or fails) on the first step
         if config.compile:
             self.forward = torch.compile(self.forward)
         tables = self.schedule

@@ -180,3 +180,15 @@ def test_time_limit_ends_with_a_checkpoint(tmp_path):
     assert events[-1].event == "done" and "time limit" in events[-1].message
     assert events[-1].step < 10_000
     assert read_weights_step(run / "model.safetensors") == events[-1].step
+
+
+def test_a_failing_torch_compile_falls_back_to_eager(tmp_path, monkeypatch):
+    def broken_compile(module, *args, **kwargs):
+        def call(*a, **k):
+            raise RuntimeError("no C++ compiler found")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    events = _events(tiny_config(tmp_path / "run", steps=2, compile=True))
+    assert "torch.compile failed" in events[0].message and "no C++ compiler" in events[0].message
+    assert events[-1].event == "done" and events[-1].step == 2
