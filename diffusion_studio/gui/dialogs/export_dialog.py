@@ -8,8 +8,6 @@ and seed, with a field for the timesteps. The export runs in a superqt worker ov
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +32,11 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.errors import InputError
-from ...core.export import ForwardFrameSource, compose_frames, estimate_size, iter_export, mp4_backend, output_kind
+from ...core.export import ForwardFrameSource, mp4_backend, output_kind
 from ...core.export.writers import MP4_MISSING
 from .. import theme
 from .export_form import ExportOptionsForm
+from .export_jobs import ExportOutcome, export_job, preview_job
 
 __all__ = ["ExportDialog", "FORMAT_CHOICES", "ExportOutcome"]
 
@@ -51,41 +50,6 @@ FORMAT_CHOICES = (
     ("Contact strip (one PNG)", "strip", ".png"),
 )
 _PREVIEW_WIDTH, _PREVIEW_HEIGHT = 260, 150
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    """What the worker returns: the core ExportResult, or the error to show."""
-
-    result: object = None
-    error: Exception | None = None
-
-
-def export_job(frames, path, options, kind, should_stop):
-    """Worker body: iter_export throttled to ~20 progress updates a second; never raises."""
-    try:
-        gen = iter_export(frames, path, options, kind=kind, should_stop=should_stop)
-        last = 0.0
-        while True:
-            try:
-                progress = next(gen)
-            except StopIteration as done:
-                return ExportOutcome(result=done.value)
-            now = time.monotonic()
-            if now - last >= 0.05 or progress.done == progress.total:
-                last = now
-                yield progress
-    except Exception as error:  # noqa: BLE001 - shown in the dialog, which stays usable
-        return ExportOutcome(error=error)
-
-
-def preview_job(frames, kind: str, options):
-    """Worker body: (first picture, last picture, SizeEstimate, None) or (None, None, None, error)."""
-    try:
-        pictures = compose_frames(frames, options.with_(max_frames=2))
-        return pictures[0], pictures[-1], estimate_size(frames, kind, options), None
-    except Exception as error:  # noqa: BLE001 - shown under the preview
-        return None, None, None, error
 
 
 def _pixmap(image: np.ndarray, width: int, height: int) -> QPixmap:
