@@ -77,3 +77,15 @@ def test_noise_bad_image_exit_2(tmp_path, capsys):
     assert main(["noise", str(bad), "--gif", str(tmp_path / "x.gif")]) == 2
     assert "notes.png" in capsys.readouterr().err
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_sample_command_shares_the_export_flags():
+    from diffusion_studio.cli import build_parser
+    from diffusion_studio.cli.export_options import options_from_args
+
+    args = build_parser().parse_args(["sample", "RUN", "--gif", "c.gif", "--fps", "5", "--caption", "--view",
+                                      "pred_x0", "--frames", "20", "--spacing", "dense", "--scale", "3"])
+    options = options_from_args(args)
+    assert (options.fps, options.caption, options.view, options.max_frames) == (5, True, "pred_x0", 20)
+    assert options.spacing == "dense_near_0" and options.scale == 3
+    assert options.pad_color == (0, 0, 0) and options.hold_last_s == 1.5  # chain defaults: black grid, longer hold

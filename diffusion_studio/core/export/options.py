@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
@@ -45,6 +45,8 @@ class ExportOptions:
     kept when ``low <= 0``); ``max_frames`` picks that many frames by ``spacing``, always keeping the
     first and the last. ``scale`` resizes each composed frame (nearest-neighbour when enlarging, so small
     samples stay crisp). ``hold_last_s`` keeps the last frame on screen that long before looping.
+    ``sample_index`` exports one sample of the batch instead of the grid; ``quality`` is for WebP/MP4
+    (100 = lossless WebP); ``strip_frames`` is how many frames a contact strip shows.
     """
 
     view: str = "x_t"
@@ -63,7 +65,6 @@ class ExportOptions:
     quality: int = 90
     strip_frames: int = 10
     sample_index: int | None = None
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -102,9 +103,7 @@ class ExportOptions:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("extra", None)
-        return data
+        return asdict(self)
 
 
 def format_for_path(path: str | os.PathLike) -> str:
