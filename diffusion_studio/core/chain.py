@@ -108,27 +108,37 @@ def stride_for_budget(
 # ---------------------------------------------------------------------------- frames
 
 
-def to_uint8_images(x: "torch.Tensor", scale: float = 1.0) -> "torch.Tensor":
-    """float (N, C, H, W) with x/scale in [−1, 1] → uint8 (N, H, W, C) on the same device.
+def _to_uint8_inplace(buf: "torch.Tensor") -> "torch.Tensor":
+    """float (…, N, C, H, W) in [−1, 1] → uint8 (…, N, H, W, C); ``buf`` is overwritten.
 
-    Rounds as ``core.images.float_to_uint8``; NaN becomes mid-grey and ±inf saturates.
+    Rounds as ``core.images.float_to_uint8``, (x + 1)·127.5 + 0.5 truncated; NaN becomes
+    mid-grey and ±inf saturates. In place, so a frame costs few passes over the batch.
     """
     import torch
 
-    x = torch.nan_to_num(x.float(), nan=0.0)
+    buf.add_(1.0).mul_(127.5).add_(0.5).nan_to_num_(nan=128.0).clamp_(0.0, 255.0)
+    return buf.to(torch.uint8).movedim(-3, -1).contiguous()
+
+
+def to_uint8_images(x: "torch.Tensor", scale: float = 1.0) -> "torch.Tensor":
+    """float (N, C, H, W) with x/scale in [−1, 1] → uint8 (N, H, W, C) on the same device."""
+    import torch
+
+    buf = x.to(torch.float32, copy=True)
     if scale != 1.0:
-        x = x / scale
-    return ((x + 1.0) * 127.5 + 0.5).clamp_(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+        buf.div_(scale)
+    return _to_uint8_inplace(buf)
 
 
 def _frame(index, t, alpha_prod, x_t, pred_x0, pred_noise, is_final) -> ChainFrame:
     import torch
 
-    # One device→host copy per frame for all three views.
-    stacked = torch.stack(
-        [to_uint8_images(x_t), to_uint8_images(pred_x0), to_uint8_images(pred_noise, NOISE_DISPLAY_SIGMAS)]
-    )
-    host = stacked.cpu().numpy()
+    # The three views in one buffer: one conversion and one device→host copy per frame.
+    buf = torch.empty((3, *x_t.shape), dtype=torch.float32, device=x_t.device)
+    buf[0].copy_(x_t)
+    buf[1].copy_(pred_x0)
+    torch.div(pred_noise.float(), NOISE_DISPLAY_SIGMAS, out=buf[2])
+    host = _to_uint8_inplace(buf).cpu().numpy()
     host.setflags(write=False)
     return ChainFrame(int(index), int(t), float(alpha_prod), host[0], host[1], host[2], bool(is_final))
 
