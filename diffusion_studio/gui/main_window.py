@@ -32,6 +32,7 @@ from ..core.settings import Settings
 from . import theme
 from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
 from .panels.forward import ForwardPanel
+from .panels.schedules import SchedulePanel
 from .panels.training import TrainingPanel
 from .state import AppState
 from .widgets.message_strip import MessageStrip
@@ -94,6 +95,9 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(self.state)
         self.add_dock("training", "Train", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.statusBar().addPermanentWidget(self.training_panel.status_label)  # training state from any panel
+        self.schedule_panel = SchedulePanel(self.state)
+        self.add_dock("schedules", "Schedule lab", self.schedule_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
+                      tabify_with="training")
 
     def add_dock(
         self,
