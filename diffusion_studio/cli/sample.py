@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["register", "run", "grid_image", "DEFAULT_GIF_FRAMES"]
+__all__ = ["register", "run", "DEFAULT_GIF_FRAMES"]
 
 #: Frames in a ``--gif`` when ``--stride`` is not given (plus the final frame).
 DEFAULT_GIF_FRAMES = 60
@@ -44,19 +44,6 @@ def register(subparsers) -> None:
 
     add_export_arguments(p, default_fps=12.5, default_hold=1.5, default_pad_color="black", strip_and_folder=False)
     p.set_defaults(func=run)
-
-
-def grid_image(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """uint8 (N, H, W, C) → one uint8 (rows·(H+p)+p, cols·(W+p)+p, C) image on a black background."""
-    n, h, w, c = images.shape
-    columns = int(columns or math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / columns)
-    grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), dtype=np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[top:top + h, left:left + w] = image
-    return grid
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
@@ -117,6 +104,7 @@ def run(args) -> int:
     from ..core.chain import ChainFrame, chain_frame_count, run_chain
     from ..core.checkpoint import load_model
     from ..core.device import pick_device
+    from ..core.export import tile_grid
 
     _check_options(args)
     device = pick_device(args.device)
@@ -160,7 +148,7 @@ def run(args) -> int:
     samples = frames[-1].x_t
     for i, image in enumerate(samples):
         atomic_write_bytes(out_dir / f"sample_{i:03d}.png", _png_bytes(image))
-    atomic_write_bytes(out_dir / "grid.png", _png_bytes(grid_image(samples)))
+    atomic_write_bytes(out_dir / "grid.png", _png_bytes(tile_grid(samples, pad_color=(0, 0, 0))))
     print(f"wrote {len(samples)} samples and grid.png to {out_dir} ({sampler.describe()}, seed {args.seed}, "
           f"{loaded.image_size}px, {device})")
     if args.gif:
