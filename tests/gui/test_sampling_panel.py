@@ -202,6 +202,25 @@ def test_stop_keeps_the_frames_so_far(qtbot, panel):
     assert 0 < len(frames) < T + 1 and not frames[-1].is_final
     assert not panel.running and panel.sample_button.isEnabled()
     assert panel.timeline.count == len(frames)
+    assert _pool_threads_can_train(qtbot)
+
+
+def _pool_threads_can_train(qtbot) -> bool:
+    """Every thread of the worker pool is out of torch's inference mode (a training job could run)."""
+    from PySide6.QtCore import QThreadPool
+    from superqt.utils import thread_worker
+
+    def probe():
+        time.sleep(0.2)  # hold the thread so the probes land on different pool threads
+        return torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+
+    results = []
+    workers = [thread_worker(probe, start_thread=False)() for _ in range(QThreadPool.globalInstance().maxThreadCount())]
+    for worker in workers:
+        worker.returned.connect(results.append)
+        worker.start()
+    qtbot.waitUntil(lambda: len(results) == len(workers), timeout=TIMEOUT_MS)
+    return all(results)
 
 
 def test_bad_model_folder_shows_a_message_and_the_panel_keeps_working(qtbot, panel, tmp_path, tiny_run):
@@ -221,3 +240,40 @@ def test_bad_model_folder_shows_a_message_and_the_panel_keeps_working(qtbot, pan
     assert panel.message.text() == ""
     _run(qtbot, panel, panel.start_sampling)
     assert len(panel.current_frames()) == 4
+
+
+def test_export_opens_the_dialog_with_what_is_shown(qtbot, panel):
+    panel.export_button.click()
+    assert "Nothing to export" in panel.message.text()
+    _settings(panel, steps=4, batch_size=4)
+    _run(qtbot, panel, panel.start_sampling)
+    panel.viewer.set_view("all")
+    panel.viewer.follow_sample(2)
+    frames = panel.frames_for_export()
+    assert len(frames) == 5 and frames[-1].x_t.shape == (1, SIZE, SIZE, 1)
+    assert np.array_equal(frames[-1].pred_x0[0], panel.current_frames()[-1].pred_x0[2])
+    panel.export_button.click()
+    dialog = panel._export_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5000)
+    assert dialog.form.view.currentData() == "side_by_side"
+    dialog.reject()
+
+
+@pytest.mark.parametrize("how", ["stop flag", "generator closed"])
+def test_an_interrupted_chain_leaves_the_thread_out_of_inference_mode(panel, how):
+    # Worker threads are pooled: a chain abandoned inside torch.inference_mode() would break the
+    # next job on that thread (training: "does not require grad").
+    from diffusion_studio.gui.panels.sampling.worker import ChainRequest, FrameBatch, StopFlag, sample_chains
+
+    settings = SamplerSettings(sampler="ddpm", steps=T, batch_size=1)
+    stop = StopFlag()
+    chains = sample_chains(panel.loaded_model, [ChainRequest("x", settings)], stop, min_interval_s=0.0)
+    first = next(item for item in chains if isinstance(item, FrameBatch))
+    assert first.frames and torch.is_inference_mode_enabled()  # suspended inside the chain
+    if how == "stop flag":
+        stop.set()
+        rest = list(chains)
+        assert not any(batch.done for batch in rest)
+    else:
+        chains.close()
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()

@@ -6,6 +6,7 @@ Wiring only: chains run in ``worker.sample_chains`` (core.chain underneath) on a
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -186,25 +187,37 @@ class SamplingPanel(QWidget):
         self._start([ChainRequest(label, settings, start_image=np.asarray(image), start_t=start_t)], mode="sdedit")
 
     def stop(self) -> None:
+        # Only the flag: run_chain ends at its next step and leaves torch's per-thread inference
+        # mode cleanly. worker.quit() would abandon the generator mid-chain on a pooled thread.
         if self._stop is not None:
             self._stop.set()
-        if self._worker is not None:
-            self._worker.quit()
+
+    def frames_for_export(self) -> list:
+        """The driving chain's frames; only the followed sample's when one is followed large."""
+        frames = self.current_frames(0)
+        sample = self.viewer.sample
+        if sample is None:
+            return frames
+        keep = slice(sample, sample + 1)
+        return [dataclasses.replace(f, x_t=f.x_t[keep], pred_x0=f.pred_x0[keep], pred_noise=f.pred_noise[keep])
+                for f in frames]
 
     def open_export_dialog(self) -> None:
-        frames = self.current_frames(0)
+        frames = self.frames_for_export()
         if not frames:
             self.message.show_message("Nothing to export yet: sample a chain first.", "info")
             return
-        try:
-            from ...dialogs.export_dialog import ExportDialog
-        except ImportError:
-            self.message.show_message("Export is not available in this build.", "warning")
-            return
-        dialog = ExportDialog(frames, parent=self, view=self.viewer.view)
+        from ...dialogs.export_dialog import ExportDialog
+
+        label = self.chains[0].label
+        dialog = ExportDialog(frames, parent=self, title=f"Export chain: {label}")
+        view = "side_by_side" if self.viewer.view == "all" else self.viewer.view
+        index = dialog.form.view.findData(view)
+        if index >= 0:
+            dialog.form.view.setCurrentIndex(index)  # start from what is on screen
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
         self._export_dialog = dialog
+        dialog.open()
 
     # -- running ---------------------------------------------------------------------------------
     def _start(self, requests: list[ChainRequest], mode: str) -> None:

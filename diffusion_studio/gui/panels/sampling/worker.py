@@ -187,7 +187,7 @@ def sample_chains(
                            np.asarray(loaded.schedule.alphas_cumprod))
         pending = FrameBatch(index)
         last_sent = time.monotonic()
-        for item in run_chain(
+        chain = run_chain(
             loaded.model,
             sampler,
             num_samples=batch,
@@ -198,17 +198,22 @@ def sample_chains(
             stride=stride,
             should_stop=should_stop,
             **kwargs,
-        ):
-            if not hasattr(item, "x_t"):
-                continue  # progress records; frames carry all we show
-            pending.frames.append(item)
-            now = time.monotonic()
-            if item.is_final or now - last_sent >= min_interval_s:
-                pending.done = bool(item.is_final)
-                yield pending
-                pending, last_sent = FrameBatch(index), now
-            if should_stop():
-                break
+        )
+        # run_chain yields from inside torch.inference_mode(), a per-thread switch: the chain must end
+        # (or be closed) in this thread, or the pooled thread stays in inference mode for the next
+        # job (a training run would then fail with "does not require grad").
+        try:
+            for item in chain:
+                if not hasattr(item, "x_t"):
+                    continue  # progress records; frames carry all we show
+                pending.frames.append(item)
+                now = time.monotonic()
+                if item.is_final or now - last_sent >= min_interval_s:
+                    pending.done = bool(item.is_final)
+                    yield pending
+                    pending, last_sent = FrameBatch(index), now
+        finally:
+            chain.close()
         if pending.frames:
             yield pending
         if should_stop():
