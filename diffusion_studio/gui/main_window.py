@@ -33,6 +33,7 @@ from . import theme
 from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
 from .panels.forward import ForwardPanel
 from .panels.sampling import SamplingPanel
+from .panels.schedules import SchedulePanel
 from .panels.training import TrainingPanel
 from .state import AppState
 from .widgets.message_strip import MessageStrip
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.setDocumentMode(True)  # flat dock tabs
 
         self.message_strip = MessageStrip()
+        self._strip_shows_image_error = False
         self.forward_panel = ForwardPanel(state)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -97,6 +99,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.training_panel.status_label)  # training state from any panel
         self.sampling_panel = SamplingPanel(self.state)
         self.add_dock("sampling", "Sample", self.sampling_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
+                      tabify_with="training")
+        self.schedule_panel = SchedulePanel(self.state)
+        self.add_dock("schedules", "Schedule lab", self.schedule_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
 
     def add_dock(
@@ -227,10 +232,12 @@ class MainWindow(QMainWindow):
             image = load_image_source(source)
         except InputError as exc:
             self.show_error("Could not open the image", f"{exc}. The current image is kept.")
+            self._strip_shows_image_error = True
             return False
         finally:
             QApplication.restoreOverrideCursor()
-        self.message_strip.dismiss()
+        if self._strip_shows_image_error:  # the problem it reported is solved
+            self.message_strip.dismiss()
         self.state.set_image(image, source.name, source.path)
         self.state.show_status(f"Opened {source.name}", 4000)
         return True
@@ -284,6 +291,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         """Non-modal: a strip above the panels plus the status bar. Work goes on."""
         self.message_strip.show_message(f"{title}: {message}")
+        self._strip_shows_image_error = False
         self.statusBar().showMessage(f"{title}: {message}", 10000)
 
     def _on_status_message(self, text: str, timeout_ms: int) -> None:
@@ -332,8 +340,12 @@ class MainWindow(QMainWindow):
         except (InputError, OSError) as exc:
             self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
 
+    def _panels_agree_to_close(self) -> bool:
+        """A dock's widget may define ``confirm_close() -> bool``; any False keeps the window open."""
+        return all(getattr(dock.widget(), "confirm_close", lambda: True)() for dock in self.docks.values())
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.training_panel.confirm_close():  # asks; stopping saves a checkpoint first
+        if not self._panels_agree_to_close():  # training asks; stopping saves a checkpoint first
             event.ignore()
             return
         self.settings.set("window_geometry", base64.b64encode(bytes(self.saveGeometry())).decode("ascii"))
