@@ -99,9 +99,13 @@ def test_sample_frames_arrive_and_player_works(qtbot, panel):
     qtbot.keyClick(panel, Qt.Key.Key_Space)
     assert not player.playing
 
-    # scrub with the slider
+    # scrub with the slider; Home / End jump to the ends
     player._slider.setValue(2)
     assert view.frame is frames[2]
+    qtbot.keyClick(panel, Qt.Key.Key_End)
+    assert view.frame is frames[-1]
+    qtbot.keyClick(panel, Qt.Key.Key_Home)
+    assert view.frame is frames[0] and player.index == 0
 
 
 def test_same_seed_same_chain_and_views(qtbot, panel):

@@ -80,7 +80,9 @@ class SamplingPanel(QWidget):
 
         for key, slot in ((Qt.Key.Key_Space, self.timeline.toggle_play),
                           (Qt.Key.Key_Left, lambda: self.viewer.user_step(-1)),
-                          (Qt.Key.Key_Right, lambda: self.viewer.user_step(1))):
+                          (Qt.Key.Key_Right, lambda: self.viewer.user_step(1)),
+                          (Qt.Key.Key_Home, lambda: self.viewer.user_step(-self.timeline.count)),
+                          (Qt.Key.Key_End, lambda: self.viewer.user_step(self.timeline.count))):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
@@ -253,6 +255,8 @@ class SamplingPanel(QWidget):
                 self._pending_reference = None
         elif isinstance(item, ChainStarted):
             chain = self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
+            of = f"chain {item.chain + 1} of {self._num_requests}: " if self._num_requests > 1 else ""
+            self.progress.setFormat(of + "%v / %m frames")
             self.progress.setRange(0, max(1, chain.expected_frames))
             self.progress.setValue(0)
         elif isinstance(item, FrameBatch):
