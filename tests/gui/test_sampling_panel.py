@@ -281,3 +281,26 @@ def test_an_interrupted_chain_leaves_the_thread_out_of_inference_mode(panel, how
     else:
         chains.close()
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+
+
+def test_in_the_main_window_keys_drive_the_player_not_the_forward_view(qtbot, tiny_run):
+    from diffusion_studio.gui.main_window import MainWindow
+
+    state = AppState()
+    window = MainWindow(state)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    dock = window.docks["sampling"]
+    dock.show()
+    dock.raise_()
+    panel = window.sampling_panel
+    with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS, check_params_cb=lambda ok: ok):
+        panel.model_picker.select_path(tiny_run)
+    _settings(panel, steps=4, batch_size=2)
+    _run(qtbot, panel, panel.start_sampling)
+    t_before = state.timestep
+    panel.viewer.views[0].image_view.setFocus()
+    qtbot.keyClick(panel.viewer.views[0].image_view, Qt.Key.Key_Left)
+    assert panel.timeline.index == 3 and state.timestep == t_before
+    window.close()
