@@ -299,6 +299,12 @@ def test_in_the_main_window_keys_drive_the_player_not_the_forward_view(qtbot, ti
         panel.model_picker.select_path(tiny_run)
     _settings(panel, steps=4, batch_size=2)
     _run(qtbot, panel, panel.start_sampling)
+    window.docks["training"].raise_()
+    state.set_model_path(tiny_run.parent)  # as the Train tab's "sample from this run" does
+    qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty(), timeout=5000)
+    assert panel.model_picker.current_path() == tiny_run.parent
+    state.set_model_path(tiny_run)
+    qtbot.waitUntil(lambda: not panel.loading, timeout=TIMEOUT_MS)
     t_before = state.timestep
     panel.viewer.views[0].image_view.setFocus()
     qtbot.keyClick(panel.viewer.views[0].image_view, Qt.Key.Key_Left)

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
+    QDockWidget,
     QGroupBox,
     QHBoxLayout,
     QProgressBar,
@@ -290,6 +291,15 @@ class SamplingPanel(QWidget):
         if path is not None and self.model_picker.current_path() != Path(path):
             self.model_picker.select_path(path, emit=False)
             self._load_model_info()
+            self._bring_to_front()  # e.g. "sample from this run" in the Train tab
+
+    def _bring_to_front(self) -> None:
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QDockWidget):
+            parent = parent.parentWidget()
+        if parent is not None:
+            parent.show()
+            parent.raise_()
 
     def _on_settings_changed(self) -> None:
         if self._current_key() not in (self._loaded_key, self._loading_key):
