@@ -44,6 +44,8 @@ def create_application(argv: list[str] | None = None):
 
 def build_main_window(image_path: str | os.PathLike | None = None):
     """Theme + state + window on the demo photo, then the requested image (if any)."""
+    from ..core.errors import InputError
+    from ..core.schedules import make_schedule
     from ..core.settings import Settings
     from . import theme
     from .main_window import MainWindow
@@ -51,7 +53,12 @@ def build_main_window(image_path: str | os.PathLike | None = None):
 
     settings = Settings.load()
     theme.apply_theme(settings.get("theme"))
-    window = MainWindow(AppState(), settings)
+    state = AppState()
+    try:  # the schedule and T chosen in Preferences
+        state.set_schedule(make_schedule(settings.get("default_schedule"), settings.get("default_timesteps")))
+    except (InputError, TypeError, ValueError):
+        pass  # an unusable stored choice: keep the built-in default
+    window = MainWindow(state, settings)
     window.open_demo_image()
     if image_path is not None:
         window.open_image_file(Path(image_path))  # a bad file: message in the window, demo stays
@@ -70,8 +77,41 @@ def run_app(image_path: str | os.PathLike | None = None, self_test: bool = False
     window = build_main_window(image_path)
     if self_test:
         return _self_test(app, window)
+    from ..core.logs import setup_logging
+    from .dialogs.error_dialog import install_excepthook
+
+    setup_logging()
+    install_excepthook(lambda: window)  # an unexpected error shows a dialog instead of killing the app
+    _quit_on_ctrl_c(app, window)
     window.show()
+    if os.environ.get("DIFFUSION_STUDIO_STARTUP_PROBE") == "1":
+        _report_shown_then_quit(app)  # benchmarks/bench_startup.py
+    else:
+        window.show_tour_if_first_run()
     return int(app.exec())
+
+
+def _quit_on_ctrl_c(app, window) -> None:
+    """Ctrl+C in the terminal closes the window the normal way (training gets to save first)."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Python handles signals only while it runs: wake it up a few times a second.
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
+def _report_shown_then_quit(app) -> None:
+    from PySide6.QtCore import QTimer
+
+    def shown() -> None:
+        print("startup-probe: shown", flush=True)
+        app.quit()
+
+    QTimer.singleShot(0, shown)
 
 
 def _self_test(app, window) -> int:

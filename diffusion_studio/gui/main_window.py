@@ -79,12 +79,13 @@ class MainWindow(QMainWindow):
 
         self._create_menus()
         self._create_docks()
+        self.resize(1440, 900)
+        self._give_docks_their_default_size()
         self._default_layout = self.saveState()
 
         state.imageChanged.connect(self._on_image_changed)
         state.statusMessage.connect(self._on_status_message)
         state.errorRaised.connect(self.show_error)
-        self.resize(1440, 900)
         self._restore_window()
         self._select_theme_action(self.settings.get("theme"))
         if self.settings.notice:
@@ -103,6 +104,18 @@ class MainWindow(QMainWindow):
         self.schedule_panel = SchedulePanel(self.state)
         self.add_dock("schedules", "Schedule lab", self.schedule_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
+
+    def _give_docks_their_default_size(self) -> None:
+        # The forward explorer keeps most of the height; docks share the rest.
+        for area, orientation, share in (
+            (Qt.DockWidgetArea.BottomDockWidgetArea, Qt.Orientation.Vertical, 0.42),
+            (Qt.DockWidgetArea.RightDockWidgetArea, Qt.Orientation.Horizontal, 0.3),
+            (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.Orientation.Horizontal, 0.3),
+        ):
+            docks = [d for d in self.docks.values() if self.dockWidgetArea(d) == area and not d.isFloating()]
+            if docks:
+                extent = self.height() if orientation == Qt.Orientation.Vertical else self.width()
+                self.resizeDocks(docks[:1], [round(extent * share)], orientation)
 
     def add_dock(
         self,
@@ -152,6 +165,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit).setMenuRole(QAction.MenuRole.QuitRole)
 
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self._action(edit_menu, "&Preferences…", self.show_preferences, QKeySequence.StandardKey.Preferences
+                     ).setMenuRole(QAction.MenuRole.PreferencesRole)
+
         view_menu = self.menuBar().addMenu("&View")
         self._docks_menu = view_menu.addMenu("&Panels")
         theme_menu = view_menu.addMenu("&Theme")
@@ -166,6 +183,9 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "&Reset Layout", self.reset_layout)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self._action(help_menu, "&Tour", self.show_tour)
+        help_menu.addSeparator()
         self._action(help_menu, "&About Diffusion Studio", self.show_about).setMenuRole(QAction.MenuRole.AboutRole)
 
     def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
@@ -318,6 +338,34 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_layout)
         for dock in self.docks.values():
             dock.setFloating(False)
+
+    def show_preferences(self) -> None:
+        from .dialogs.preferences_dialog import PreferencesDialog
+
+        if PreferencesDialog(self.settings, self).exec():
+            self.set_theme(self.settings.get("theme"))  # also saves
+
+    def show_shortcuts(self) -> None:
+        from .dialogs.shortcuts_dialog import ShortcutsDialog
+
+        ShortcutsDialog(self, self).exec()
+
+    def show_tour(self):
+        """Open the tour (non-modal); finishing or skipping it marks it as seen."""
+        from .dialogs.tour_dialog import TourDialog
+
+        self._tour = TourDialog(self)
+        self._tour.done.connect(self._on_tour_done)
+        self._tour.open()
+        return self._tour
+
+    def show_tour_if_first_run(self) -> None:
+        if not self.settings.get("tour_done"):
+            self.show_tour()
+
+    def _on_tour_done(self) -> None:
+        self.settings.set("tour_done", True)
+        self._save_settings()
 
     def show_about(self) -> None:
         from .dialogs.about_dialog import AboutDialog  # lazy: it asks torch for the devices

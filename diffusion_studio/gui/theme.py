@@ -47,7 +47,8 @@ class ThemeColors:
     window: str
     base: str  # text fields, lists
     alternate_base: str
-    panel: str  # image canvases and plots
+    panel: str  # plots
+    canvas: str  # behind images (a neutral tone that does not compete with the picture)
     text: str
     muted_text: str
     border: str
@@ -68,6 +69,7 @@ DARK = ThemeColors(
     base="#16181c",
     alternate_base="#24282e",
     panel="#121417",
+    canvas="#15171a",
     text="#e6e8eb",
     muted_text="#9aa1ab",
     border="#353a42",
@@ -87,6 +89,7 @@ LIGHT = ThemeColors(
     base="#ffffff",
     alternate_base="#eceef1",
     panel="#ffffff",
+    canvas="#e4e6ea",
     text="#1b1d21",
     muted_text="#5d6470",
     border="#c9cdd4",

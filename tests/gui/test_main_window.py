@@ -279,3 +279,39 @@ def test_drop_targets_inside_image_views_fall_through_to_the_window(window):
     view = window.forward_panel.xt_view
     assert not view._graphics.acceptDrops() and not view._graphics.viewport().acceptDrops()
     assert window.acceptDrops()
+
+
+def test_default_schedule_from_preferences_is_used(qtbot, no_other_panels):
+    settings = Settings.load()
+    settings.set("default_schedule", "linear")
+    settings.set("default_timesteps", 500)
+    settings.save()
+    win = build_main_window()
+    qtbot.addWidget(win)
+    assert win.state.schedule.name == "linear" and win.state.schedule.num_timesteps == 500
+    assert win.forward_panel.timestep_slider.maximum() == 499
+
+
+def test_tour_is_shown_once(qtbot, window):
+    tour = window.show_tour()
+    qtbot.addWidget(tour)
+    tour.reject()  # "Skip tour"
+    assert Settings.load().get("tour_done") is True
+    window.settings.set("tour_done", True)
+    window._tour = None
+    window.show_tour_if_first_run()
+    assert window._tour is None
+
+
+def test_preferences_apply_the_theme(qtbot, window, monkeypatch):
+    from diffusion_studio.gui.dialogs import preferences_dialog
+
+    def accept_with_light_theme(dialog):
+        dialog.settings.set("theme", "light")
+        return 1
+
+    monkeypatch.setattr(preferences_dialog.PreferencesDialog, "exec", accept_with_light_theme)
+    window.show_preferences()
+    assert theme.colors() is theme.LIGHT
+    assert Settings.load().get("theme") == "light"
+    window.set_theme("dark")

@@ -17,13 +17,10 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -57,6 +54,14 @@ MAX_SEED = 2**31 - 1
 MAX_TIMESTEPS_IN_SELECTOR = 10_000
 #: the longest side x_t is rendered at; views scale it to their size
 RENDER_MAX_SIDE = 512
+SIDE_COLUMN_WIDTH = 300
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setFont(theme.heading_font(0))
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
 
 
 class ForwardPanel(QWidget):
@@ -148,35 +153,29 @@ class ForwardPanel(QWidget):
         for view in (self.x0_view, self.xt_view, self.noise_view):
             views_layout.addWidget(view, 1)
 
+        # Beside the images: the numbers at t, then the histogram of x_t's pixels.
         side = QWidget()
-        side_layout = QGridLayout(side)
+        side.setFixedWidth(SIDE_COLUMN_WIDTH)
+        side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(theme.SPACING, 0, 0, 0)
-        heading = QLabel("At this t")
-        heading.setFont(theme.heading_font(0))
-        side_layout.addWidget(heading, 0, 0)
-        side_layout.addWidget(self.numbers, 1, 0)
-        side.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        side_layout.setSpacing(theme.SPACING)
+        side_layout.addWidget(_heading("At this t"))
+        side_layout.addWidget(self.numbers)
+        side_layout.addSpacing(theme.SPACING)
+        side_layout.addWidget(_heading("Pixel values of x<sub>t</sub>"))
+        side_layout.addWidget(self.histogram, 1)
+        side_layout.addStretch(0)
 
-        top = QHBoxLayout()
-        top.setSpacing(theme.SPACING)
-        top.addWidget(views, 1)
-        top.addWidget(side, 0)
-        top_widget = QWidget()
-        top_widget.setLayout(top)
-        top.setContentsMargins(0, 0, 0, 0)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.setChildrenCollapsible(False)
-        splitter.addWidget(top_widget)
-        splitter.addWidget(self.histogram)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        middle = QHBoxLayout()
+        middle.setSpacing(theme.SPACING)
+        middle.addWidget(views, 1)
+        middle.addWidget(side, 0)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
         layout.setSpacing(theme.SPACING + 2)
         layout.addLayout(controls)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(middle, 1)
         layout.addWidget(self.timestep_slider)
 
     def _install_shortcuts(self) -> None:

@@ -26,12 +26,15 @@ class ForwardHistogram(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.setMinimumHeight(150)
+        self.setMaximumHeight(340)
         item = self.getPlotItem()
-        item.setLabel("bottom", "pixel value of x<sub>t</sub> (x₀ in [−1, 1])")
+        item.setLabel("bottom", "value (x₀ in [−1, 1])")
         item.setLabel("left", "density")
+        for axis in ("bottom", "left"):
+            item.getAxis(axis).enableAutoSIPrefix(False)
         item.setXRange(-4.0, 4.0, padding=0.0)
         item.setYRange(0.0, 0.75, padding=0.02)
-        self.legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.legend = item.addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6)
         self.bars = item.plot(name="x<sub>t</sub>", stepMode="center", fillLevel=0)
         self.normal = item.plot(_X, _STANDARD_NORMAL, name="N(0, 1)")
         self.setToolTip(

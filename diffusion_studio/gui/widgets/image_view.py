@@ -108,7 +108,7 @@ class ImageView(QWidget):
 
     # -- internals -------------------------------------------------------------------------
     def _on_theme_changed(self, colors: theme.ThemeColors) -> None:
-        self._graphics.setBackground(colors.panel)
+        self._graphics.setBackground(colors.canvas)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self._image is None:

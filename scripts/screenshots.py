@@ -1,0 +1,137 @@
+"""Regenerate the README screenshots by opening the real main window and grabbing it.
+
+    python scripts/screenshots.py                 # every shot into docs/screenshots/
+    python scripts/screenshots.py --only main_dark --out /tmp/shots
+
+Runs offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb to use a real X server).
+Settings go to a throwaway folder, so your recent files and layout never show up.
+
+To add a shot, write ``def setup_x(window): ...`` that puts the window in the state
+to show, and add ``Shot("name", "dark" | "light", setup_x)`` to :data:`SHOTS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    theme: str
+    setup: Callable  # (MainWindow) -> None
+    size: tuple[int, int] = (1440, 900)
+
+
+def at_fraction_of_T(fraction: float) -> Callable:
+    def setup(window) -> None:
+        state = window.state
+        state.set_timestep(round(fraction * (state.schedule.num_timesteps - 1)))
+
+    return setup
+
+
+def forward_explorer_only(window) -> None:
+    """Hide the docks: the forward explorer fills the window."""
+    for dock in window.docks.values():
+        dock.hide()
+    at_fraction_of_T(0.3)(window)
+
+
+def chelsea_linear(window) -> None:
+    from diffusion_studio.core.schedules import make_schedule
+
+    window.open_demo_image("chelsea.jpg")
+    window.state.set_schedule(make_schedule("linear", 1000))
+    window.state.set_timestep(250)
+
+
+def show_dock(name: str, then: Callable | None = None) -> Callable:
+    def setup(window) -> None:
+        dock = window.docks.get(name)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        if then is not None:
+            then(window)
+
+    return setup
+
+
+SHOTS: list[Shot] = [
+    Shot("main_dark", "dark", at_fraction_of_T(0.3)),
+    Shot("main_light", "light", at_fraction_of_T(0.3)),
+    Shot("forward_dark", "dark", forward_explorer_only),
+    Shot("forward_light", "light", forward_explorer_only),
+    Shot("forward_chelsea_linear_dark", "dark", chelsea_linear, (1280, 760)),
+]
+
+
+def settle(app, seconds: float) -> None:
+    """Let timers, deferred renders and background workers finish before grabbing."""
+    from PySide6.QtCore import QThreadPool
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    QThreadPool.globalInstance().waitForDone(30_000)
+    app.processEvents()
+
+
+def take(shot: Shot, out_dir: Path, app, home: Path) -> Path:
+    from diffusion_studio.core.settings import Settings
+    from diffusion_studio.gui import theme
+    from diffusion_studio.gui.main_window import MainWindow
+    from diffusion_studio.gui.state import AppState
+
+    theme.apply_theme(shot.theme)
+    window = MainWindow(AppState(), Settings(home / f"{shot.name}.json"))
+    window.resize(*shot.size)
+    window.open_demo_image()
+    window.show()
+    settle(app, 0.3)
+    shot.setup(window)
+    settle(app, 1.5)
+    path = out_dir / f"{shot.name}.png"
+    if not window.grab().save(str(path)):
+        raise SystemExit(f"could not write {path}")
+    window.close()
+    window.deleteLater()
+    settle(app, 0.1)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help=f"some of: {', '.join(s.name for s in SHOTS)}")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = Path(tempfile.mkdtemp(prefix="ds-screenshots-"))
+    os.environ["DIFFUSION_STUDIO_HOME"] = str(home)  # no real settings, runs or recent files
+
+    from diffusion_studio.gui.app import create_application
+
+    app = create_application()
+    args.out.mkdir(parents=True, exist_ok=True)
+    shots = [s for s in SHOTS if not args.only or s.name in args.only]
+    if args.only and len(shots) != len(set(args.only)):
+        parser.error(f"unknown shot name; choose from {', '.join(s.name for s in SHOTS)}")
+    for shot in shots:
+        print(take(shot, args.out, app, home))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
