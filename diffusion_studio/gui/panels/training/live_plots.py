@@ -70,6 +70,20 @@ def smooth_ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.
     return out, (accumulated, count)
 
 
+class _SparseLogAxis(pg.AxisItem):
+    """A log axis that labels only 1, 2 and 5 × 10^k: all nine minor labels overprint in a short plot."""
+
+    def tickStrings(self, values, scale, spacing):
+        strings = super().tickStrings(values, scale, spacing)
+        if not self.logMode:
+            return strings
+        kept = []
+        for exponent, text in zip(values, strings):
+            mantissa = 10 ** (exponent - np.floor(exponent + 1e-9))
+            kept.append(text if min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 0.05 else "")
+        return kept
+
+
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, left: str, **kwargs) -> pg.PlotItem:
     plot = layout.addPlot(row=row, col=col, title=title, **kwargs)
     plot.setLabel("left", left)
@@ -77,6 +91,7 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, left:
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMenuEnabled(False)
     plot.hideButtons()
+    plot.getAxis("left").enableAutoSIPrefix(False)
     return plot
 
 
@@ -114,8 +129,9 @@ class LivePlots(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setMinimumHeight(320)
-        self.loss_plot = _plot(self.graphics, 0, 0, "Loss", "loss", colspan=3)
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot = _plot(self.graphics, 0, 0, "Loss", "loss", colspan=3,
+                               axisItems={"left": _SparseLogAxis("left")})
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_plot.setLogMode(y=True)
         self.raw_curve = self.loss_plot.plot(name="raw")
         self.smooth_curve = self.loss_plot.plot(name="smoothed")
@@ -125,7 +141,6 @@ class LivePlots(QWidget):
         self.bucket_plot.addItem(self.bucket_bars)
         self.lr_plot = _plot(self.graphics, 1, 1, "Learning rate", "lr")
         self.lr_plot.enableAutoRange(y=False)
-        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.lr_curve = self.lr_plot.plot()
         self.memory_plot = _plot(self.graphics, 1, 2, "GPU memory", "MiB")
         self.memory_plot.enableAutoRange(y=False)
@@ -230,6 +245,9 @@ class LivePlots(QWidget):
         for plot in (self.loss_plot, self.bucket_plot, self.lr_plot, self.memory_plot):
             style_plot(plot)
         self.graphics.setBackground(colors().panel)
+        backdrop = pg.mkColor(colors().panel)
+        backdrop.setAlpha(200)
+        self.legend.setBrush(pg.mkBrush(backdrop))  # readable where the curves pass under it
         raw = plot_color(0)
         raw.setAlpha(110)
         self.raw_curve.setPen(pg.mkPen(raw, width=1))
