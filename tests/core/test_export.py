@@ -212,6 +212,12 @@ def test_progress_and_cancel_leave_no_file(tmp_path):
     for name in ("c.gif", "c.mp4", "c_frames"):
         result = export_frames(frames, tmp_path / name, should_stop=lambda: next(calls) >= 2)
         assert result.cancelled
+    # a cancel that arrives while encoding (the last should_stop call) still writes nothing
+    for name, kind, checks_before_encoding in (("late.gif", None, 5), ("late.png", None, 5), ("strip.png", "strip", 1)):
+        late = iter(range(100))
+        result = export_frames(frames, tmp_path / name, kind=kind,
+                               should_stop=lambda: next(late) >= checks_before_encoding)  # noqa: B023
+        assert result.cancelled
     gen = iter_export(frames, tmp_path / "closed.mp4")
     next(gen)
     gen.close()  # a GUI worker quitting mid-way

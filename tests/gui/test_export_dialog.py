@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
@@ -23,6 +26,21 @@ def chain_frames(n=8, batch=4, size=8):
         arrays = [rng.integers(0, 256, (batch, size, size, 1), dtype=np.uint8) for _ in range(3)]
         frames.append(ChainFrame(i, int(t), 1.0 if t < 0 else 0.5, *arrays, is_final=t < 0))
     return frames
+
+
+class GatedFrames(Sequence):
+    """Frames that worker threads can read only once ``gate`` is set: cancels land at a known point."""
+
+    def __init__(self, frames):
+        self.frames, self.gate = frames, threading.Event()
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, index):
+        if threading.current_thread() is not threading.main_thread():
+            self.gate.wait(10)
+        return self.frames[index]
 
 
 @pytest.fixture
@@ -91,12 +109,12 @@ def test_errors_are_shown_and_the_dialog_stays_usable(qtbot, dialog, tmp_path):
 
 
 def test_cancel_writes_nothing(qtbot, tmp_path):
-    big = chain_frames(n=60, batch=16, size=32)
-    d = ExportDialog(big, None, default_path=tmp_path / "chain.mp4")
+    frames = GatedFrames(chain_frames(n=20))
+    d = ExportDialog(frames, None, default_path=tmp_path / "chain.mp4")
     qtbot.addWidget(d)
-    d._stop_requested = False
     d.start_export()
-    d.cancel_export()  # before the worker gets far: it stops at the next frame
+    d.cancel_export()  # the worker is waiting for its first frame: it stops there
+    frames.gate.set()
     qtbot.waitUntil(lambda: not d.is_exporting(), timeout=TIMEOUT_MS)
     assert list(tmp_path.iterdir()) == []
     assert "cancelled" in d.message.text().lower()
@@ -145,3 +163,17 @@ def test_main_window_file_export_forward_animation(qtbot, tmp_path):
     result = export_and_wait(qtbot, dialog)
     assert result.frame_count == 5 and (tmp_path / "f.gif").is_file()
     dialog.close()
+
+
+def test_closing_a_delete_on_close_dialog_mid_export_writes_nothing(qtbot, tmp_path):
+    frames = GatedFrames(chain_frames(n=20))
+    d = ExportDialog(frames, None, default_path=tmp_path / "chain.gif")
+    d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # as the sampling panel opens it
+    d.show()
+    d.start_export()
+    worker, done = d._worker, []
+    worker.finished.connect(lambda: done.append(True))
+    d.close()  # cancels the worker; the dialog is deleted while it winds down
+    frames.gate.set()
+    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
+    assert list(tmp_path.iterdir()) == []

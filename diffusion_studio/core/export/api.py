@@ -176,6 +176,10 @@ def iter_export(
         raise _os_error(exc, path) from exc
 
 
+class _Cancelled(Exception):
+    """Raised inside atomic_write to drop the temp file of a cancelled export."""
+
+
 def _cancelled(path: Path, kind: str) -> ExportResult:
     return ExportResult(path, kind, 0, 0, 0, 0, 0.0, cancelled=True)
 
@@ -196,13 +200,18 @@ def _export_animation(frames, indices, path, kind, options, stop):
         return _cancelled(path, kind)
     yield ExportProgress(len(indices), total, f"Encoding {kind.upper()}")
     durations = _durations(len(pictures), options)
-    with atomic_write(path, "wb") as handle:
-        if kind == "gif":
-            save_gif(pictures, handle, durations, options.loop)
-        elif kind == "webp":
-            save_webp(pictures, handle, durations, options.loop, options.quality)
-        else:
-            save_apng(pictures, handle, durations, options.loop)
+    try:
+        with atomic_write(path, "wb") as handle:
+            if kind == "gif":
+                save_gif(pictures, handle, durations, options.loop)
+            elif kind == "webp":
+                save_webp(pictures, handle, durations, options.loop, options.quality)
+            else:
+                save_apng(pictures, handle, durations, options.loop)
+            if stop():  # cancelled while encoding: the temp file goes, the target stays as it was
+                raise _Cancelled
+    except _Cancelled:
+        return _cancelled(path, kind)
     yield ExportProgress(total, total, "Done")
     return ExportResult(
         path, kind, len(pictures), first.shape[1], first.shape[0], path.stat().st_size, sum(durations) / 1000.0
@@ -296,9 +305,14 @@ def _export_strip(frames, indices, path, options, stop):
     if stop():
         return _cancelled(path, "strip")
     image = Image.fromarray(sheet[..., 0] if sheet.shape[-1] == 1 else sheet)
-    with atomic_write(path, "wb") as handle:
-        fmt = _STRIP_FORMATS[path.suffix.lower()]
-        image.save(handle, format=fmt, **({"quality": options.quality} if fmt != "PNG" else {}))
+    try:
+        with atomic_write(path, "wb") as handle:
+            fmt = _STRIP_FORMATS[path.suffix.lower()]
+            image.save(handle, format=fmt, **({"quality": options.quality} if fmt != "PNG" else {}))
+            if stop():
+                raise _Cancelled
+    except _Cancelled:
+        return _cancelled(path, "strip")
     yield ExportProgress(2, 2, "Done")
     return ExportResult(path, "strip", len(indices), image.width, image.height, path.stat().st_size, 0.0)
 
