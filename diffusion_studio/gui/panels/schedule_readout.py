@@ -29,9 +29,11 @@ class ScheduleReadout(QLabel):
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        # Fixed height, ignored width: new numbers never re-lay out (and so repaint) the plots.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setToolTip("Values at the t under the mouse; at the forward view's t (the cursor) otherwise")
         self.rows: list[tuple[ScheduleEntry, int | None]] = []
+        self._sized_for_rows = -1
 
     def show_rows(self, rows: list[tuple[ScheduleEntry, int | None]], *, hovering: bool) -> None:
         self.rows = rows
@@ -58,3 +60,6 @@ class ScheduleReadout(QLabel):
             f"<table style='font-family:\"{mono}\"; color:{c.text}' cellspacing='0'>"
             f"<tr style='color:{c.muted_text}'><th align='left'>schedule</th>{head}</tr>{''.join(body)}</table>"
         )
+        if len(rows) != self._sized_for_rows:  # rich-text layout is slow: only when rows come or go
+            self._sized_for_rows = len(rows)
+            self.setFixedHeight(max(self.heightForWidth(max(self.width(), 600)), 1))
