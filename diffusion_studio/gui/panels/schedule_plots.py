@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from ...core.schedules import NoiseSchedule
 from .. import theme
 from ..widgets import plot_export
-from .schedule_entries import ScheduleEntry
+from .schedule_entries import ScheduleEntry, compact_params, short_name
 
 __all__ = ["Quantity", "QUANTITIES", "SchedulePlots", "X_MODES", "curve_data"]
 
@@ -95,7 +95,9 @@ class SchedulePlots(QWidget):
         # An empty, inert view that holds the legend when the plot grid has a free cell.
         self._legend_cell = pg.ViewBox(enableMouse=False, enableMenu=False)
         self._legend_cell.border = None
-        self.legend = pg.LegendItem(offset=(-8, 8), labelTextSize="8pt", verSpacing=-4)
+        # A long legend may run past the cell's right edge into the margin rather than be cut.
+        self._legend_cell.setFlag(self._legend_cell.GraphicsItemFlag.ItemClipsChildrenToShape, False)
+        self.legend = pg.LegendItem(offset=(-8, 8), labelTextSize="8pt", verSpacing=2)
         self._layout_plots()
 
         layout = QVBoxLayout(self)
@@ -150,7 +152,7 @@ class SchedulePlots(QWidget):
         if count and count % columns:
             layout.addItem(self._legend_cell, row=count // columns, col=count % columns)
             self.legend.setParentItem(self._legend_cell)
-            self.legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(24, 26))
+            self.legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(6, 26))
             self.legend.setVisible(True)
         else:
             host_key = next((k for k in _LEGEND_HOSTS if k in self._visible_keys), None)
@@ -190,7 +192,7 @@ class SchedulePlots(QWidget):
         sample = pg.PlotDataItem()
         sample.visibleChanged.connect(lambda uid=entry.uid, item=sample: self._on_legend_sample(uid, item))
         self._legend_samples[entry.uid] = sample
-        self.legend.addItem(sample, entry.title())
+        self.legend.addItem(sample, _legend_text(entry))
         self.update_entry(entry)
 
     @staticmethod
@@ -226,7 +228,7 @@ class SchedulePlots(QWidget):
             self._syncing_legend = False
         for legend_sample, label in self.legend.items:
             if legend_sample.item is sample:
-                label.setText(entry.title(), color=theme.colors().text)
+                label.setText(_legend_text(entry), color=theme.colors().text)
                 legend_sample.update()
         self.legend.updateSize()
 
@@ -314,3 +316,10 @@ def _with_alpha(color: str, alpha: int) -> QColor:
     q.setAlpha(alpha)
     return q
 
+
+def _legend_text(entry: ScheduleEntry) -> str:
+    """Two short lines (name and T, then the parameters) so the legend fits a plot-sized cell."""
+    s = entry.schedule
+    details = compact_params(s.name, s.params) + (", zero SNR" if s.zero_terminal_snr else "")
+    muted = theme.colors().muted_text
+    return f"{short_name(s.name)}  T={s.num_timesteps}<br><span style='color:{muted}'>{details}</span>"
