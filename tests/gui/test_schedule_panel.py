@@ -70,6 +70,10 @@ def test_add_hide_and_remove_overlays(panel):
     assert len(panel.entries) == 4 and panel.overlays.list.count() == 4
     assert len({e.color_index for e in panel.entries}) == 4, "each schedule has its own colour"
     assert len(panel.plots.legend.items) == 4
+    labels = [label.text for _, label in panel.plots.legend.items]
+    assert labels[0] == "cosine T=1000" and labels[3] == "sigmoid ᾱ T=1000"
+    # two schedules that would read the same get their parameters in the legend
+    assert labels[1] == labels[2] == "linear T=1000 · β 0.0001→0.02"
     assert panel.overlays.current_row() == 3  # the new one is selected for editing
 
     item = panel.overlays.list.item(2)

@@ -54,6 +54,8 @@ class OverlayList(QWidget):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setIconSize(QSize(28, 14))
         self.list.setUniformItemSizes(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)  # the full text is in the tooltip
         self.list.setToolTip("Tick to show, untick to hide; select one to edit it")
 
         self.add_button = QToolButton()

@@ -84,6 +84,7 @@ class SchedulePlots(QWidget):
         self.hover_lines: dict[str, pg.InfiniteLine] = {}
         self.curves: dict[int, dict[str, pg.PlotDataItem]] = {}
         self._legend_samples: dict[int, pg.PlotDataItem] = {}
+        self._entries: dict[int, ScheduleEntry] = {}  # by uid, for the legend's labels
         self._visible_keys: list[str] = [q.key for q in QUANTITIES]
         self._syncing_legend = False
         for quantity in QUANTITIES:
@@ -97,7 +98,7 @@ class SchedulePlots(QWidget):
         self._legend_cell.border = None
         # A long legend may run past the cell's right edge into the margin rather than be cut.
         self._legend_cell.setFlag(self._legend_cell.GraphicsItemFlag.ItemClipsChildrenToShape, False)
-        self.legend = pg.LegendItem(offset=(-8, 8), labelTextSize="8pt", verSpacing=2)
+        self.legend = pg.LegendItem(offset=(-8, 8), labelTextSize="8pt", verSpacing=-4)
         self._layout_plots()
 
         layout = QVBoxLayout(self)
@@ -192,7 +193,8 @@ class SchedulePlots(QWidget):
         sample = pg.PlotDataItem()
         sample.visibleChanged.connect(lambda uid=entry.uid, item=sample: self._on_legend_sample(uid, item))
         self._legend_samples[entry.uid] = sample
-        self.legend.addItem(sample, _legend_text(entry))
+        self._entries[entry.uid] = entry
+        self.legend.addItem(sample, "")
         self.update_entry(entry)
 
     @staticmethod
@@ -208,8 +210,10 @@ class SchedulePlots(QWidget):
         for key, curve in self.curves.pop(entry.uid, {}).items():
             self.plots[key].removeItem(curve)
         sample = self._legend_samples.pop(entry.uid, None)
+        self._entries.pop(entry.uid, None)
         if sample is not None:
             self.legend.removeItem(sample)
+            self._relabel_legend()
 
     def update_entry(self, entry: ScheduleEntry) -> None:
         """Restyle and re-feed ``entry``'s curves (``setData`` only)."""
@@ -226,10 +230,16 @@ class SchedulePlots(QWidget):
             sample.setVisible(entry.visible)
         finally:
             self._syncing_legend = False
+        self._relabel_legend()
+
+    def _relabel_legend(self) -> None:
+        texts = _legend_texts(list(self._entries.values()))
+        by_sample = {id(self._legend_samples[uid]): text for uid, text in texts.items()}
         for legend_sample, label in self.legend.items:
-            if legend_sample.item is sample:
-                label.setText(_legend_text(entry), color=theme.colors().text)
-                legend_sample.update()
+            text = by_sample.get(id(legend_sample.item))
+            if text is not None and text != label.text:
+                label.setText(text, color=theme.colors().text)
+            legend_sample.update()
         self.legend.updateSize()
 
     def set_cursor(self, t: int, num_timesteps: int) -> None:
@@ -317,9 +327,17 @@ def _with_alpha(color: str, alpha: int) -> QColor:
     return q
 
 
-def _legend_text(entry: ScheduleEntry) -> str:
-    """Two short lines (name and T, then the parameters) so the legend fits a plot-sized cell."""
-    s = entry.schedule
-    details = compact_params(s.name, s.params) + (", zero SNR" if s.zero_terminal_snr else "")
-    muted = theme.colors().muted_text
-    return f"{short_name(s.name)}  T={s.num_timesteps}<br><span style='color:{muted}'>{details}</span>"
+def _legend_texts(entries: list[ScheduleEntry]) -> dict[int, str]:
+    """One short line per schedule ("cosine T=1000"), with the parameters only where two would
+    read the same; the table under the plots carries the full description."""
+    def base(entry: ScheduleEntry) -> str:
+        s = entry.schedule
+        return f"{short_name(s.name)} T={s.num_timesteps}" + (" · zero SNR" if s.zero_terminal_snr else "")
+
+    bases = [base(e) for e in entries]
+    texts = {}
+    for entry, text in zip(entries, bases):
+        if bases.count(text) > 1:
+            text += f" · {compact_params(entry.schedule.name, entry.schedule.params)}"
+        texts[entry.uid] = text
+    return texts
