@@ -68,12 +68,24 @@ def show_dock(name: str, then: Callable | None = None) -> Callable:
     return setup
 
 
+def schedule_lab(window) -> None:
+    """The Schedule lab: the forward view's cosine against linear, Chen's sigmoid and zero-SNR scaled_linear."""
+    show_dock("schedules")(window)
+    panel = window.schedule_panel
+    panel.add_overlay("sigmoid_alphas_cumprod")
+    panel.add_overlay("scaled_linear")
+    panel.editor.zero_snr.setChecked(True)
+    panel.overlays.set_current_row(0)
+    at_fraction_of_T(0.4)(window)
+
+
 SHOTS: list[Shot] = [
     Shot("main_dark", "dark", at_fraction_of_T(0.3)),
     Shot("main_light", "light", at_fraction_of_T(0.3)),
     Shot("forward_dark", "dark", forward_explorer_only),
     Shot("forward_light", "light", forward_explorer_only),
     Shot("forward_chelsea_linear_dark", "dark", chelsea_linear, (1280, 760)),
+    Shot("schedules_dark", "dark", schedule_lab),
 ]
 
 
