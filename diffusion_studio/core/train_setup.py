@@ -51,6 +51,8 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Checkpoint | None]
     merged = saved.replace(out=str(run_dir), **{k: getattr(config, k) for k in RESUME_OVERRIDABLE})
     if config.folder and not saved.demo and Path(config.folder).expanduser().resolve() != Path(saved.folder or "").resolve():
         merged = merged.replace(folder=config.folder)  # the images moved: train on the new place
+    # The model fixes the channels: a grayscale run stays grayscale even if colour images were added since.
+    merged = merged.replace(channels=int(checkpoint.config.get("channels") or checkpoint.config["model"]["in_channels"]))
     merged.validate()
     if merged.steps <= checkpoint.step:
         raise TrainingError(

@@ -126,7 +126,8 @@ class _Trainer:
         fused = self.device.type == "cuda"  # one kernel for all parameters; foreach batches them on the CPU
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                            fused=fused or None, foreach=None if fused else True)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        scaler_device = "cuda" if self.device.type == "cuda" else "cpu"  # fp16 (and so the scaler) is CUDA-only
+        self.scaler = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
         self.buckets = BucketLosses(self.schedule.num_timesteps, NUM_LOSS_BUCKETS)
         self.step = 0
         if checkpoint is not None:

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Train the demo model shipped in diffusion_studio/resources/demo_model/ (what the sampling panel
+# opens on first launch): the cpu-tiny preset (1.1 M parameters) on the built-in 1797 handwritten
+# digits at 16 px, on the CPU, by our own trainer. On a shared 2-core machine it stops after
+# 14 minutes at the latest (--max-minutes), usually before the 1000 steps.
+# Then only config.json, model_ema.safetensors, metrics.jsonl and the last sample grid are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=diffusion_studio/resources/demo_model
+PYTHON=${PYTHON:-.venv/bin/python}
+rm -rf "$OUT"
+"$PYTHON" -m diffusion_studio train --demo --out "$OUT" --preset cpu-tiny --image-size 16 \
+  --batch-size 32 --steps 1000 --max-minutes 14 --lr 1e-3 --lr-schedule cosine --warmup-steps 100 \
+  --ema-decay 0.995 --sample-every 250 --checkpoint-every 500 --seed 0 "$@"
+# Ship the EMA weights only (4.5 MB); the raw weights, optimizer state and checkpoints stay out.
+last_sample=$(ls "$OUT"/samples/step_*.png | sort | tail -n 1)
+mv "$last_sample" "$OUT/samples.png"
+rm -rf "$OUT/checkpoints" "$OUT/samples" "$OUT/train_state.pt" "$OUT/model.safetensors" "$OUT/scan_report.json"
+mkdir "$OUT/samples" && mv "$OUT/samples.png" "$OUT/samples/$(basename "$last_sample")"
+ls -l "$OUT" "$OUT/samples"
