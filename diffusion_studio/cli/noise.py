@@ -17,12 +17,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "noise", help="animate the forward noising process of an image (GIF, WebP, APNG, MP4)",
         description="Noise an image step by step along a schedule and write the frames as an animation "
-                    "(format by extension: .gif .webp .png .mp4), a contact strip and/or PNG frames.",
+                    "(format by extension: .gif .webp .png .mp4), a contact strip and/or PNG frames. "
+                    "Here --view pred_x0 shows the clean image and pred_noise the fixed noise ε.",
     )
     p.add_argument("image", metavar="IMAGE", help="the image to noise (PNG, JPEG, WebP, TIFF …)")
     p.add_argument("--t", default="0:1000:25", metavar="SPEC",
                    help="timesteps: START:STOP[:STEP] (a STOP ≥ T also adds T-1) or a list 0,10,999 (0:1000:25)")
-    p.add_argument("-o", "--out", "--gif", dest="output", metavar="FILE",
+    p.add_argument("--gif", "-o", "--out", dest="output", metavar="FILE",
                    help="the animation; the extension picks the format: .gif .webp .png (APNG) .mp4")
     p.add_argument("--schedule", default="cosine", help="noise schedule: cosine, linear, scaled_linear, sigmoid … (cosine)")
     p.add_argument("--timesteps", type=int, default=1000, help="number of diffusion steps T (1000)")
