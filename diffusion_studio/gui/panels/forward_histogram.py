@@ -33,7 +33,8 @@ class ForwardHistogram(pg.PlotWidget):
         for axis in ("bottom", "left"):
             item.getAxis(axis).enableAutoSIPrefix(False)
         item.setXRange(-4.0, 4.0, padding=0.0)
-        item.setYRange(0.0, 0.75, padding=0.02)
+        self._y_top = 0.75
+        item.setYRange(0.0, self._y_top, padding=0.0)
         self.legend = item.addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6)
         self.bars = item.plot(name="x<sub>t</sub>", stepMode="center", fillLevel=0)
         self.normal = item.plot(_X, _STANDARD_NORMAL, name="N(0, 1)")
@@ -47,6 +48,7 @@ class ForwardHistogram(pg.PlotWidget):
 
     def _on_theme_changed(self, colors: theme.ThemeColors) -> None:
         theme.style_plot(self)
+        self.getPlotItem().showGrid(x=False, y=False)  # a small plot reads better without; repaints faster
         self.bars.setPen(theme.plot_pen(0, 1.5))
         self.bars.setBrush(theme.plot_brush(0, 80))
         self.normal.setPen(theme.plot_pen(1, 2.0, Qt.PenStyle.DashLine))
@@ -54,5 +56,9 @@ class ForwardHistogram(pg.PlotWidget):
 
     def set_histogram(self, density: np.ndarray, edges: np.ndarray) -> None:
         self.bars.setData(edges, density)
-        top = max(0.45, float(density.max()) if density.size else 0.0)
-        self.getPlotItem().setYRange(0.0, min(top * 1.08, 6.0), padding=0.0)
+        # Rescale only when the bars leave the view or shrink well inside it: the axis stays
+        # still while scrubbing (and is not re-laid out on every frame).
+        needed = min(max(0.45, float(density.max()) if density.size else 0.0) * 1.08, 6.0)
+        if needed > self._y_top or needed < 0.6 * self._y_top:
+            self._y_top = needed
+            self.getPlotItem().setYRange(0.0, needed, padding=0.0)
