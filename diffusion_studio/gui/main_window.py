@@ -224,6 +224,10 @@ class MainWindow(QMainWindow):
             self.settings.set("last_open_dir", str(Path(path).resolve().parent))
             self._save_settings()
             self._rebuild_recent_menu()
+        elif not Path(path).exists() and str(Path(path).resolve()) in self.settings.recent_files:
+            self.settings.remove_recent_file(path)  # gone for good: drop it from File › Open Recent
+            self._save_settings()
+            self._rebuild_recent_menu()
         return ok
 
     def open_demo_image(self, file_name: str = "astronaut.jpg") -> bool:

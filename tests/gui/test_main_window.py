@@ -212,6 +212,7 @@ def test_recent_files_persist_and_reopen(qtbot, window, tmp_path, no_other_panel
     gone.trigger()
     assert "two.png" in again.message_strip.text()
     assert again.state.image_name == "one.png"
+    assert again.settings.recent_files == [str(first.resolve())]  # the missing file left the list
 
 
 def test_corrupt_settings_file_falls_back_to_defaults_with_a_notice(qtbot, no_other_panels):
