@@ -175,3 +175,13 @@ def test_numbers_have_formula_tooltips(panel):
     tips = " ".join(label.toolTip() for label in panel.numbers._values.values())
     for formula in ("∏", "√ᾱ_t·x₀ + √(1−ᾱ_t)·ε", "ᾱ_t / (1 − ᾱ_t)", "10·log₁₀"):
         assert formula in tips
+
+
+def test_zero_terminal_snr_shows_minus_infinity_at_the_end(qtbot, panel):
+    panel.state.set_schedule(make_schedule("scaled_linear", 1000, zero_terminal_snr=True))
+    panel.state.set_timestep(999)
+    qtbot.waitUntil(lambda: panel.numbers.value_text("t") == "999")
+    assert panel.numbers.value_text("snr_db") == "−∞"
+    assert panel.numbers.value_text("alphas_cumprod") == "0.00000"
+    assert panel.numbers.noise_bar.value() == 1000 and panel.numbers.signal_bar.value() == 0
+    wait_for_t(qtbot, panel, 999)  # x_t is pure noise and still renders
