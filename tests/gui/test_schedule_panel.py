@@ -113,6 +113,7 @@ def test_editing_a_parameter_changes_the_curve_live(panel):
     np.testing.assert_array_equal(curve(panel, 1)[1], expected.alphas_cumprod)
     assert not np.array_equal(before, curve(panel, 1)[1])
     assert "0.04" in panel.overlays.list.item(1).text()
+    assert "0.04" in panel.editor.heading.text()
 
     # dragging the slider updates the curve on every step (the slider is logarithmic)
     slider = controls["beta_start"].slider

@@ -113,9 +113,12 @@ class ScheduleEditor(QWidget):
             self.zero_snr.setChecked(entry.zero_terminal_snr)
         self.timesteps.set_value(entry.num_timesteps)
         self._show_params_of(entry.name, entry.params)
+        self.show_heading(entry)
+        self.set_error(entry.error)
+
+    def show_heading(self, entry: ScheduleEntry) -> None:
         role = "forward view" if entry.primary else "overlay"
         self.heading.setText(f"Edit: {entry.title()}  —  {role}")
-        self.set_error(entry.error)
 
     def set_error(self, message: str) -> None:
         self.error_label.setText(f"⚠ {message} — the plots keep the last valid curve." if message else "")

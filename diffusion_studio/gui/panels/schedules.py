@@ -239,6 +239,7 @@ class SchedulePanel(QWidget):
         entry = self.entries[row]
         changed = entry.request(name, num_timesteps, zero_terminal_snr, params)
         self.editor.set_error(entry.error)
+        self.editor.show_heading(entry)
         self.overlays.refresh_entry(row, entry)
         if not changed:
             return
