@@ -6,12 +6,15 @@ demo digits) for the same duration:
 1. headless: ``core.training.train`` in a fresh subprocess, no Qt at all (what the CLI does);
 2. in the GUI: the real main window (offscreen), training started from the Train panel (its
    superqt worker), while a timer scrubs the forward explorer's t slider (~30 Hz) and a 5 ms
-   QTimer measures how late the event loop serves it.
+   QTimer measures how late the event loop serves it. Before training starts, the same
+   scrubbing runs for ``--idle-seconds`` with nothing training: the window's own cost, so the
+   figures show what training adds.
 
 Throughput in both phases is counted the same way: steps finished between the first and the
-last progress event, times the batch size, over that wall time (sample grids included).
+last progress event, times the batch size, over that wall time (sample grids included); both
+phases log every step (``log_every=1``) so the count is exact to the step.
 
-    python benchmarks/bench_ui_latency.py [--seconds 60]
+    python benchmarks/bench_ui_latency.py [--seconds 60] [--idle-seconds 20]
 
 Targets (issue 5, 2-core machine): p99 stall ≤ 50 ms, max ≤ 150 ms, GUI throughput ≥ 80 % of headless.
 """
@@ -30,6 +33,7 @@ import time
 import numpy as np
 
 PRESET = "CPU tiny"
+BENCH_OVERRIDES = {"log_every": 1}
 TICK_MS = 5
 SCRUB_MS = 33
 
@@ -38,7 +42,8 @@ def train_config(out: str):
     from diffusion_studio.core.train_config import TrainConfig
     from diffusion_studio.gui.panels.training.settings_form import PRESETS
 
-    return TrainConfig(out=out, demo=True, **PRESETS[PRESET])
+    # log_every=1: a progress event per step in both phases, so throughput is timed to the step
+    return TrainConfig(out=out, demo=True, **{**PRESETS[PRESET], **BENCH_OVERRIDES})
 
 
 def throughput(marks: list[tuple[float, int]], batch_size: int) -> dict:
@@ -73,114 +78,132 @@ def run_headless(seconds: float) -> dict:
         return {**throughput(marks, config.batch_size), "torch_threads": threads}
 
 
-def run_gui(seconds: float) -> dict:
+def _stats(values, *percentiles) -> dict:
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return {f"p{p}": float("nan") for p in percentiles} | {"max": float("nan")}
+    return {f"p{p}": float(np.percentile(values, p)) for p in percentiles} | {"max": float(values.max())}
+
+
+class _Probe:
+    """A 5 ms precise timer (how late is the event loop?) and a ~30 Hz drag of the forward t slider."""
+
+    def __init__(self, slider):
+        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+        self.slider = slider
+        self.measuring = False
+        self.gaps: list[float] = []
+        self.scrub_ms: list[float] = []
+        self._frame = 0
+        self._last: float | None = None
+        self._clock = QElapsedTimer()
+        self._clock.start()
+        self.ticker = QTimer()
+        self.ticker.setTimerType(Qt.TimerType.PreciseTimer)
+        self.ticker.setInterval(TICK_MS)
+        self.ticker.timeout.connect(self._on_tick)
+        self.scrubber = QTimer()
+        self.scrubber.setInterval(SCRUB_MS)
+        self.scrubber.timeout.connect(self._on_scrub)
+        self.ticker.start()
+        self.scrubber.start()
+
+    def _on_tick(self) -> None:
+        now = self._clock.nsecsElapsed() / 1e6
+        if self.measuring and self._last is not None:
+            self.gaps.append(now - self._last)
+        self._last = now
+
+    def _on_scrub(self) -> None:
+        began = time.perf_counter()
+        self._frame += 1
+        # setValue on the QSlider is what a drag does: valueChanged → state → render
+        self.slider.setValue((self._frame * 7) % (self.slider.maximum() + 1))
+        if self.measuring:
+            self.scrub_ms.append((time.perf_counter() - began) * 1000)
+
+    def take(self) -> dict:
+        """Figures since the last take(), then start afresh."""
+        stalls = np.maximum(np.asarray(self.gaps) - TICK_MS, 0.0)
+        result = {"ticks": len(self.gaps), "stall_ms": _stats(stalls, 50, 99),
+                  "scrub_frames": len(self.scrub_ms), "scrub_handler_ms": _stats(self.scrub_ms, 50)}
+        self.gaps, self.scrub_ms = [], []
+        return result
+
+
+def run_gui(seconds: float, idle_seconds: float) -> dict:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    home = tempfile.mkdtemp(prefix="ds-bench-")
-    os.environ["DIFFUSION_STUDIO_HOME"] = home
-    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+    os.environ["DIFFUSION_STUDIO_HOME"] = tempfile.mkdtemp(prefix="ds-bench-")
+    from PySide6.QtCore import QEventLoop, QTimer
 
     from diffusion_studio.gui.app import build_main_window, create_application
     from diffusion_studio.gui.panels.training.settings_form import PRESETS
 
-    app = create_application()
+    app = create_application()  # noqa: F841 (kept alive)
     window = build_main_window()
     window.show()
     panel = window.training_panel
-    slider = window.forward_panel.timestep_slider
-    marks: list[tuple[float, int]] = []
-    gaps: list[float] = []
-    scrubs = [0]
-    phase = {"measuring": False, "end": None}
 
-    def settle(ms: int) -> None:
-        end = time.perf_counter() + ms / 1000
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.002)
+    def run_loop(ms: int | None = None) -> QEventLoop:
+        loop = QEventLoop()
+        if ms is not None:
+            QTimer.singleShot(ms, loop.quit)
+        return loop
 
-    settle(1500)  # window painted, demo thumbnails and device list loaded
+    run_loop(1500).exec()  # window painted, demo thumbnails and device list loaded
     panel.dataset_view.use_demo()
     panel.settings_form.apply_preset(PRESET)
+    panel.settings_form.set_values(BENCH_OVERRIDES)
+    probe = _Probe(window.forward_panel.timestep_slider.slider)
 
-    clock = QElapsedTimer()
-    ticker = QTimer()
-    ticker.setTimerType(Qt.TimerType.PreciseTimer)
-    ticker.setInterval(TICK_MS)
-    last = [None]
+    # baseline: the same scrubbing with nothing training
+    probe.measuring = True
+    run_loop(int(idle_seconds * 1000)).exec()
+    probe.measuring = False
+    idle = probe.take()
 
-    def on_tick() -> None:
-        now = clock.nsecsElapsed() / 1e6
-        if phase["measuring"] and last[0] is not None:
-            gaps.append(now - last[0])
-        last[0] = now
-
-    ticker.timeout.connect(on_tick)
-    scrubber = QTimer()
-    scrubber.setInterval(SCRUB_MS)
-
-    def on_scrub() -> None:
-        scrubs[0] += 1
-        slider.set_value((scrubs[0] * 7) % (slider.maximum() + 1))  # a drag back and forth over t
-
-    scrubber.timeout.connect(on_scrub)
+    marks: list[tuple[float, int]] = []
+    end = [None]
 
     def on_update(update) -> None:
         now = time.perf_counter()
         if update.event not in ("step", "sample"):
             return
-        if not phase["measuring"]:
-            phase["measuring"], phase["end"] = True, now + seconds
-            scrubs[0] = 0
+        if end[0] is None:  # measure from the first step: model build and data loading excluded
+            end[0] = now + seconds
+            probe.measuring = True
         marks.append((now, update.step))
-        if now >= phase["end"]:
-            phase["measuring"] = False
+        if now >= end[0] and probe.measuring:
+            probe.measuring = False
             panel.stop()
 
-    clock.start()
-    ticker.start()
-    scrubber.start()
     panel.progressed.connect(on_update)
+    loop = run_loop()  # the app's own event loop, as under app.exec()
+    panel.trainingStateChanged.connect(lambda state: loop.quit() if state == "idle" else None)
+    QTimer.singleShot(int((seconds + 180) * 1000), panel.stop)  # a hung run must not hang the benchmark
     assert panel.start(), panel.message_strip.text()
-    while panel.is_training():
-        app.processEvents()
-        time.sleep(0.0005)
-        if phase["end"] is not None and time.perf_counter() > phase["end"] + 60:
-            panel.stop()  # a hung run must not hang the benchmark
-    ticker.stop()
-    scrubber.stop()
+    loop.exec()
+    training = {**throughput(marks, PRESETS[PRESET]["batch_size"]), **probe.take()}
     error = panel.message_strip.text()
-    window.close()
-    gaps_ms = np.asarray(gaps)
-    stalls = np.maximum(gaps_ms - TICK_MS, 0.0)
-    result = {
-        **throughput(marks, PRESETS[PRESET]["batch_size"]),
-        "ticks": int(len(gaps_ms)),
-        "scrub_frames": scrubs[0],
-        "stall_ms": {
-            "p50": float(np.percentile(stalls, 50)) if len(stalls) else float("nan"),
-            "p99": float(np.percentile(stalls, 99)) if len(stalls) else float("nan"),
-            "max": float(stalls.max()) if len(stalls) else float("nan"),
-        },
-        "timer_interval_ms": {
-            "p50": float(np.percentile(gaps_ms, 50)) if len(gaps_ms) else float("nan"),
-            "p99": float(np.percentile(gaps_ms, 99)) if len(gaps_ms) else float("nan"),
-        },
-    }
     if error:
-        result["error"] = error
-    return result
+        training["error"] = error
+    window.close()
+    return {"training": training, "idle_baseline": {"seconds": idle_seconds, **idle}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="training time measured in each phase")
+    parser.add_argument("--idle-seconds", type=float, default=20.0,
+                        help="scrubbing with nothing training first: the window's own cost")
     parser.add_argument("--phase", choices=("all", "headless", "gui"), default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "headless":
         print(json.dumps(run_headless(args.seconds)))
         return
     if args.phase == "gui":
-        print(json.dumps(run_gui(args.seconds)))
+        print(json.dumps(run_gui(args.seconds, args.idle_seconds)))
         return
 
     import PySide6
@@ -190,12 +213,13 @@ def main() -> None:
     load_before = os.getloadavg()
     phases = {}
     for phase in ("headless", "gui"):  # each in a fresh process: same imports, same torch state
-        out = subprocess.run([sys.executable, __file__, "--phase", phase, "--seconds", str(args.seconds)],
+        out = subprocess.run([sys.executable, __file__, "--phase", phase, "--seconds", str(args.seconds),
+                              "--idle-seconds", str(args.idle_seconds)],
                              capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"the {phase} phase failed:\n{out.stderr[-3000:]}")
         phases[phase] = json.loads(out.stdout.strip().splitlines()[-1])
-    gui, headless = phases["gui"], phases["headless"]
+    gui, headless = phases["gui"]["training"], phases["headless"]
     ratio = gui["images_per_s"] / headless["images_per_s"] if headless["images_per_s"] else float("nan")
     stall = gui["stall_ms"]
     print(json.dumps({
@@ -203,6 +227,7 @@ def main() -> None:
         "preset": PRESET,
         "seconds": args.seconds,
         "gui": gui,
+        "gui_idle_baseline": phases["gui"]["idle_baseline"],
         "headless": headless,
         "throughput_ratio_gui_vs_headless": ratio,
         "targets": {"stall_p99_ms": 50, "stall_max_ms": 150, "throughput_ratio": 0.8},

@@ -304,7 +304,10 @@ class TrainingPanel(QWidget):
         self._control = None
         self._set_state("idle")
         run_dir = self._run_dir
-        if update is not None and not self._error_shown:
+        if self._error_shown:
+            self.run_label.setText("Training stopped with an error (see the message above); "
+                                   "saved checkpoints are kept.")
+        elif update is not None:
             what = "finished" if update.event == "done" else "stopped"
             text = f"Training {what} at step {update.step:,}; saved in {run_dir}"
             self.run_label.setText(text)
