@@ -164,7 +164,7 @@ class ForwardPanel(QWidget):
         side_layout.addSpacing(theme.SPACING)
         side_layout.addWidget(_heading("Pixel values of x<sub>t</sub>"))
         side_layout.addWidget(self.histogram, 1)
-        side_layout.addStretch(0)
+        side_layout.addStretch(1)
 
         middle = QHBoxLayout()
         middle.setSpacing(theme.SPACING)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from ...core.forward import TimestepStats
 from .. import theme
@@ -70,8 +70,8 @@ class TimestepNumbers(QWidget):
         grid.addWidget(self.signal_bar, row, 1)
         grid.addWidget(noise_label, row + 1, 0)
         grid.addWidget(self.noise_bar, row + 1, 1)
-        grid.setRowStretch(row + 2, 1)
         grid.setColumnStretch(1, 1)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         theme.theme_manager().changed.connect(self._on_theme_changed)
         self._on_theme_changed(theme.colors())
 
