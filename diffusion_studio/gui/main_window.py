@@ -10,6 +10,7 @@ Wiring only — no diffusion math. To add a panel, add one line to :meth:`MainWi
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -286,7 +287,7 @@ class MainWindow(QMainWindow):
         elif mime.hasImage():
             event.acceptProposedAction()
             try:
-                source = image_from_clipboard(mime)
+                source = replace(image_from_clipboard(mime), name="dropped image")
             except InputError as exc:
                 self.show_error("Could not open the dropped image", str(exc))
                 return

@@ -316,3 +316,13 @@ def test_preferences_apply_the_theme(qtbot, window, monkeypatch):
     assert theme.colors() is theme.LIGHT
     assert Settings.load().get("theme") == "light"
     window.set_theme("dark")
+
+
+def test_drop_image_pixels_from_another_app(qtbot, window):
+    mime = QMimeData()
+    image = QImage(10, 8, QImage.Format.Format_RGB32)
+    image.fill(QColor(0, 0, 255))
+    mime.setImageData(image)
+    assert drop(qtbot, window, mime)
+    assert window.state.image_name == "dropped image"
+    assert tuple(window.state.image[0, 0]) == (0, 0, 255)
