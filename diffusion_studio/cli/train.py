@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
                 shown = max(0, progress.step - config.log_every)  # the step training started from
                 bar = tqdm(total=progress.total_steps, initial=shown, unit="step", dynamic_ncols=True, smoothing=0,
                            disable=args.quiet or _is_worker_rank(), file=sys.stderr)
-                bar.start_t -= progress.elapsed_s  # the first steps ran before the first report
+                if not bar.disable:
+                    bar.start_t -= progress.elapsed_s  # the first steps ran before the first report
             bar.update(progress.step - shown)
             shown = progress.step
             if progress.event == "step":
