@@ -134,11 +134,11 @@ def run(args: argparse.Namespace) -> int:
             shown = progress.step
             if progress.event == "step":
                 if progress.message:
-                    bar.write(f"step {progress.step}: {progress.message}")
+                    bar.write(f"step {progress.step}: {progress.message}", file=sys.stderr)
                 bar.set_postfix(loss=f"{progress.loss:.4f}", img_s=f"{progress.images_per_s:.0f}", refresh=False)
                 bar.refresh()
             elif progress.event in ("checkpoint", "sample") and progress.message and not args.quiet:
-                bar.write(f"step {progress.step}: {progress.message}")
+                bar.write(f"step {progress.step}: {progress.message}", file=sys.stderr)
             elif progress.event == "error":
                 bar.close()
                 print(f"diffusion-studio: error: {progress.message}", file=sys.stderr)

@@ -88,3 +88,10 @@ def test_flags_reach_the_config():
     assert config.prediction == "v_prediction" and config.compile and config.keep_last == 2
     assert config.workers == 3 and config.precision == "bf16" and config.preset == "ddpm-cifar"
     assert config.folder == "imgs" and config.out == "r" and not config.demo
+
+
+def test_progress_bar_and_messages_on_stderr(tmp_path, capsys):
+    flags = [f for f in TINY_FLAGS if f != "--quiet"]
+    assert main(["train", "--demo", "--out", str(tmp_path / "run"), "--steps", "2"] + flags) == 0
+    err = capsys.readouterr().err
+    assert "2/2" in err and "loss=" in err and "step 2: samples at step 2" in err
