@@ -39,6 +39,8 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Checkpoint | None]
     run_dir = Path(config.out).expanduser()
     if not config.resume:
         config.validate()
+        if config.demo:
+            config = config.replace(hflip=False)  # a mirrored 2 is not a digit
         if is_run_dir(run_dir) or (run_dir / "config.json").exists():
             raise TrainingError(
                 f"{run_dir} already holds a training run; add --resume to continue it, or choose another --out"
