@@ -192,3 +192,16 @@ def test_a_failing_torch_compile_falls_back_to_eager(tmp_path, monkeypatch):
     events = _events(tiny_config(tmp_path / "run", steps=2, compile=True))
     assert "torch.compile failed" in events[0].message and "no C++ compiler" in events[0].message
     assert events[-1].event == "done" and events[-1].step == 2
+
+
+def test_pause_holds_training_between_steps(tmp_path):
+    polls = []
+
+    def should_pause():
+        polls.append(len(polls) + 1)
+        return len(polls) in (2, 3, 4)  # paused from the 2nd poll to the 4th
+
+    events = list(train(tiny_config(tmp_path / "run", steps=3), should_pause=should_pause))
+    # 3 polls that train + 1 that enters the pause + 3 waiting inside it (the last says go on).
+    assert len(polls) == 3 + 1 + 3
+    assert events[-1].event == "done" and events[-1].step == 3
