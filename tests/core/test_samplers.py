@@ -225,7 +225,7 @@ def test_dpm_solver_chain_matches_diffusers(schedule_name, prediction, spacing, 
                       thresholding=thresholding, algorithm_type="dpmsolver++", solver_order=2,
                       solver_type="midpoint")
     ours = DPMSolverSampler(schedule, prediction=prediction, spacing=spacing, num_steps=num_steps,
-                            thresholding=thresholding)
+                            thresholding=thresholding, clip_sample=False)
     assert ours.timesteps.tolist() == ref.timesteps.tolist()
     x = _randn(1)
     for t in ours.timesteps.tolist():
@@ -236,6 +236,21 @@ def test_dpm_solver_chain_matches_diffusers(schedule_name, prediction, spacing, 
         assert _max_err(got.prev_sample, expected) <= TOL
         x = expected
     assert torch.equal(got.prev_sample, got.pred_original_sample)  # last step lands on σ = 0
+
+
+@pytest.mark.parametrize("prediction", PREDICTION_TYPES)
+def test_dpm_solver_clipping_is_diffusers_thresholding_at_one(prediction):
+    # s = quantile clamped to [1, sample_max_value = 1] is plain clipping to [-1, 1].
+    schedule = make_schedule("squaredcos_cap_v2", T)
+    ref = _dpm_oracle(schedule, 15, prediction_type=prediction, thresholding=True, sample_max_value=1.0)
+    ours = DPMSolverSampler(schedule, num_steps=15, prediction=prediction)
+    assert ours.clip_sample and not ours.thresholding
+    x = _randn(1)
+    for t in ours.timesteps.tolist():
+        model_output = _randn(t)  # far from consistent: x̂0 leaves [-1, 1] and gets clipped
+        expected = ref.step(model_output, t, x).prev_sample
+        assert _max_err(ours.step(model_output, t, x).prev_sample, expected) <= TOL
+        x = expected
 
 
 def test_dpm_solver_reset_forgets_history():
@@ -269,7 +284,7 @@ def _loop(sampler, schedule, prediction, seed=0, dtype=torch.float32):
 EXPECTED_SUMS = {
     "ddpm": (0.0039177, 181.2907091),
     "ddim": (-0.0149978, 181.3659950),
-    "dpm_solver": (0.0901455, 189.6496463),
+    "dpm_solver": (0.0902556, 189.6489412),
 }
 
 
@@ -312,7 +327,7 @@ def test_full_loops_match_diffusers_loops(prediction):
     # DPM-Solver++ 2M, 20 steps.
     ref = _dpm_oracle(schedule, 20, prediction_type=prediction)
     expected = _diffusers_loop(ref, schedule, prediction)
-    ours = DPMSolverSampler(schedule, num_steps=20, prediction=prediction)
+    ours = DPMSolverSampler(schedule, num_steps=20, prediction=prediction, clip_sample=False)
     assert _max_err(_loop(ours, schedule, prediction, dtype=torch.float64), expected) <= TOL
 
 

@@ -45,8 +45,10 @@ def dpm_solver_timesteps(num_train_timesteps: int, num_steps: int, spacing: str)
 class DPMSolverSampler(Sampler):
     """DPM-Solver++ 2M (multistep, midpoint). Holds the previous x̂0: call :meth:`reset` per chain.
 
-    Default ``spacing`` is ``linspace`` and ``clip_sample`` is off, as in diffusers (which has no
-    clipping for this solver; here clipping x̂0 is available as an extra option).
+    Default ``spacing`` is ``linspace``, as in diffusers. ``clip_sample`` (on by default) clips x̂0 to
+    [−1, 1], which is diffusers' ``thresholding=True, sample_max_value=1.0``: for pixel-space models
+    with a cosine schedule the first x̂0 = (x − σ·ε̂)/α has α ≈ 5e-5, and unclipped its error swamps
+    the solver (Lu et al. 2022 recommend thresholding for pixel-space models).
     """
 
     name = "dpm_solver"
@@ -58,7 +60,7 @@ class DPMSolverSampler(Sampler):
         num_steps: int = 20,
         spacing: str = "linspace",
         prediction: str = "epsilon",
-        clip_sample: bool = False,
+        clip_sample: bool = True,
         **options,
     ):
         super().__init__(schedule, prediction=prediction, clip_sample=clip_sample, **options)
