@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QThreadPool
 
 from diffusion_studio.gui.panels.sampling import SamplingPanel
 from diffusion_studio.gui.panels.sampling.settings import SamplerSettings
@@ -48,8 +48,9 @@ def panel(qtbot, tiny_run):
     with qtbot.waitSignal(widget.modelLoaded, timeout=TIMEOUT_MS, check_params_cb=lambda ok: ok):
         widget.model_picker.select_path(tiny_run)
     yield widget
-    widget.stop()
-    qtbot.waitUntil(lambda: not widget.running and not widget.loading, timeout=TIMEOUT_MS)
+    # pytest-qt has closed (and deleted) the widget by now; closing stopped its chain. Let the
+    # pool's threads finish so nothing of this test runs into the next one.
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
 
 
 def _settings(panel, **changes):
@@ -310,3 +311,11 @@ def test_in_the_main_window_keys_drive_the_player_not_the_forward_view(qtbot, ti
     qtbot.keyClick(panel.viewer.views[0].image_view, Qt.Key.Key_Left)
     assert panel.timeline.index == 3 and state.timestep == t_before
     window.close()
+
+
+def test_every_sampler_clips_x0_to_the_data_range(panel):
+    from diffusion_studio.gui.panels.sampling.worker import build_sampler
+
+    for name in ("ddpm", "ddim", "dpm_solver"):
+        sampler = build_sampler(panel.loaded_model, SamplerSettings(sampler=name, steps=10))
+        assert sampler.clip_sample and sampler.num_steps == 10 and sampler.prediction == "epsilon"

@@ -7,6 +7,7 @@ Wiring only: chains run in ``worker.sample_chains`` (core.chain underneath) on a
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,7 @@ class SamplingPanel(QWidget):
         self._run_status = "done"
         self._run_device = "auto"
         self._num_requests = 0
+        self._started_at = 0.0
         self._export_dialog = None
         self._pending_reference: np.ndarray | None = None
 
@@ -244,6 +246,7 @@ class SamplingPanel(QWidget):
         self._worker.errored.connect(self._on_errored)
         self._worker.finished.connect(self._on_finished)
         self._sync_buttons()
+        self._started_at = time.monotonic()
         self.state.show_status(f"Sampling: {requests[0].label}", 3000)
         self._worker.start()
 
@@ -273,6 +276,8 @@ class SamplingPanel(QWidget):
         self.state.show_status(text, 8000)
 
     def _on_finished(self) -> None:
+        elapsed = time.monotonic() - self._started_at
+        self.progress.setFormat(self.progress.format() + f" · {elapsed:.1f} s")
         complete = len(self.chains) == self._num_requests and all(
             chain.frames and chain.frames[-1].is_final for chain in self.chains)
         if self._run_status == "done" and not complete:
@@ -374,6 +379,10 @@ class SamplingPanel(QWidget):
     def _as_model_sees_it(self, image: np.ndarray) -> np.ndarray:
         x0 = prepare_start_image(image, self._loaded.image_size, self._loaded.channels)
         return np.clip((x0.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.stop()  # the panel is torn down (embedding, tests): the chain ends at its next step
+        super().closeEvent(event)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -144,7 +144,10 @@ def load_for_sampling(path: str | Path, device: str = "auto"):
 def build_sampler(loaded, settings: SamplerSettings):
     from ....core.samplers import make_sampler
 
-    options: dict[str, Any] = {"prediction": loaded.prediction}
+    # Clip x̂0 to the data range for every sampler: the models here are trained on images in [−1, 1],
+    # and at the start of a cosine chain (ᾱ_999 ≈ 2e-9) an unclipped x̂0 = (x − √(1−ᾱ)·ε̂)/√ᾱ explodes;
+    # DPM-Solver++ (unclipped by default, as in diffusers) then ends in saturated noise.
+    options: dict[str, Any] = {"prediction": loaded.prediction, "clip_sample": True}
     T = loaded.schedule.num_timesteps
     steps = min(int(settings.steps), T)
     if settings.sampler == "ddpm":
