@@ -60,3 +60,18 @@ def test_pyinstaller_spec_hidden_imports_exist():
     missing = [n for n in names if n.startswith("diffusion_studio") and importlib.util.find_spec(n) is None]
     assert not missing, f"the spec names modules that do not exist: {missing}"
     assert (ROOT / "packaging" / "entry.py").exists()
+
+
+def test_every_shipped_resource_is_package_data():
+    import glob
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "diffusion_studio"
+    ]
+    package = ROOT / "diffusion_studio"
+    covered = {Path(p) for pattern in patterns for p in glob.glob(str(package / pattern), recursive=True)}
+    shipped = {p for p in (package / "resources").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert shipped, "resources/ is empty"
+    assert not shipped - covered, f"not in the wheel: {sorted(map(str, shipped - covered))}"
+    assert (package / "resources" / "demo_model" / "model_ema.safetensors") in covered
