@@ -79,12 +79,44 @@ def schedule_lab(window) -> None:
     at_fraction_of_T(0.4)(window)
 
 
+def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callable:
+    """The Sample dock after a real chain from the bundled demo model (DDIM 100 steps, 16 digits);
+    with ``compare``, DPM-Solver++ 20 steps from the same noise beside it. ``fraction`` of the way in."""
+
+    def setup(window) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        deadline = time.monotonic() + 600
+
+        def wait_while(busy: Callable[[], bool]) -> None:
+            while busy() and time.monotonic() < deadline:
+                app.processEvents()
+                time.sleep(0.02)
+
+        show_dock("sampling")(window)
+        window.resizeDocks([window.docks["sampling"]], [560], Qt.Orientation.Vertical)
+        panel = window.sampling_panel
+        wait_while(lambda: panel.loading)  # the demo model loads in the background
+        panel.start_compare() if compare else panel.start_sampling()
+        wait_while(lambda: panel.running)
+        if not panel.current_frames():
+            raise SystemExit(f"sampling gave no frames: {panel.message.text()}")
+        panel.viewer.set_view(view)
+        panel.timeline.set_index(round(fraction * (panel.timeline.count - 1)))
+
+    return setup
+
+
 SHOTS: list[Shot] = [
     Shot("main_dark", "dark", at_fraction_of_T(0.3)),
     Shot("main_light", "light", at_fraction_of_T(0.3)),
     Shot("forward_dark", "dark", forward_explorer_only),
     Shot("forward_chelsea_linear_dark", "dark", chelsea_linear, (1280, 760)),
     Shot("schedules_dark", "dark", schedule_lab),
+    Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
+    Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
 ]
 
 
