@@ -319,3 +319,24 @@ def test_every_sampler_clips_x0_to_the_data_range(panel):
     for name in ("ddpm", "ddim", "dpm_solver"):
         sampler = build_sampler(panel.loaded_model, SamplerSettings(sampler=name, steps=10))
         assert sampler.clip_sample and sampler.num_steps == 10 and sampler.prediction == "epsilon"
+
+
+def test_first_launch_samples_from_the_bundled_demo_model(qtbot):
+    from diffusion_studio.core.checkpoint import DEMO_MODEL_DIR
+
+    panel = SamplingPanel(AppState())
+    qtbot.addWidget(panel)
+    if panel.loaded_model is None:
+        with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS) as blocker:
+            pass
+        assert blocker.args == [True], panel.model_picker.info_text()
+    assert panel.model_picker.current_path() == DEMO_MODEL_DIR
+    assert "step" in panel.model_picker.info_text() and panel.message.text() == ""
+    _settings(panel, sampler="ddim", steps=5, batch_size=2)
+    _run(qtbot, panel, panel.start_sampling)
+    final = panel.current_frames()[-1]
+    size = panel.loaded_model.image_size
+    assert final.is_final and final.x_t.shape == (2, size, size, panel.loaded_model.channels)
+    assert final.x_t.std() > 5  # an image, not a flat field
+    panel.close()
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
