@@ -73,6 +73,7 @@ class SamplingPanel(QWidget):
 
         self._build_controls()
         self.viewer = ChainViewer()
+        self.viewer.add_toolbar_widget(self.export_button)
         self.timeline = self.viewer.timeline
         self.message = self.viewer.message
         layout = QHBoxLayout(self)
@@ -143,7 +144,6 @@ class SamplingPanel(QWidget):
             for extra in extras:
                 box_layout.addLayout(extra) if isinstance(extra, QHBoxLayout) else box_layout.addWidget(extra)
             column_layout.addWidget(box)
-        column_layout.addWidget(self.export_button)
         column_layout.addStretch(1)
         self._controls_scroll = QScrollArea()
         self._controls_scroll.setWidget(column)

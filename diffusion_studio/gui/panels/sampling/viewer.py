@@ -71,6 +71,7 @@ class ChainViewer(QWidget):
         view_row.addWidget(self._follow_label)
         view_row.addWidget(self._grid_button)
         view_row.addStretch(1)
+        self._view_row = view_row
 
         self.views = [FrameView(), FrameView()]
         for frame_view in self.views:
@@ -120,6 +121,10 @@ class ChainViewer(QWidget):
                  f" border: 1px solid {colors.accent}; border-radius: 3px; }}")
         for button in self._view_buttons.values():
             button.setStyleSheet(sheet)
+
+    def add_toolbar_widget(self, widget: QWidget) -> None:
+        """Put ``widget`` at the right end of the row of view switches (the panel's Export…)."""
+        self._view_row.addWidget(widget)
 
     # -- chains --------------------------------------------------------------------------------
     def reset(self, mode: str) -> None:
