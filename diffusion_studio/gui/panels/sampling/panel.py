@@ -65,7 +65,7 @@ class SamplingPanel(QWidget):
         self._worker = None
         self._stop: StopFlag | None = None
         self._run_status = "done"
-        self._run_device = "auto"
+        self._run_key: tuple[str, str] = ("", "auto")  # (model path, device) of the running chain
         self._num_requests = 0
         self._started_at = 0.0
         self._export_dialog = None
@@ -235,7 +235,7 @@ class SamplingPanel(QWidget):
         self.message.dismiss()
         device = requests[0].settings.device
         model = self._loaded if self._loaded_key == (str(path), device) else path
-        self._run_device = device
+        self._run_key = (str(path), device)
         self.viewer.reset(mode)
         self._pending_reference = requests[0].start_image if mode == "sdedit" else None
         self._stop = StopFlag()
@@ -252,10 +252,10 @@ class SamplingPanel(QWidget):
 
     def _on_yielded(self, item) -> None:
         if isinstance(item, ModelReady):
-            if self._loaded is not item.loaded:
-                self._set_loaded(item.loaded, self._run_device)
+            if self._loaded is not item.loaded and self._run_key == self._current_key():
+                self._set_loaded(item.loaded, self._run_key)  # loaded by the run: keep it for the next
             if self._pending_reference is not None:
-                self.viewer.show_reference(self._as_model_sees_it(self._pending_reference))
+                self.viewer.show_reference(self._as_model_sees_it(self._pending_reference, item.loaded))
                 self._pending_reference = None
         elif isinstance(item, ChainStarted):
             chain = self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
@@ -347,7 +347,7 @@ class SamplingPanel(QWidget):
     def _on_model_loaded(self, key, loaded) -> None:
         if key != self._current_key():
             return  # the user picked something else meanwhile
-        self._set_loaded(loaded, key[1])
+        self._set_loaded(loaded, key)
         self.modelLoaded.emit(True)
 
     def _on_model_failed(self, key, error: Exception) -> None:
@@ -364,9 +364,8 @@ class SamplingPanel(QWidget):
         self.sdedit_controls.set_model_schedule(None)
         self.modelLoaded.emit(False)
 
-    def _set_loaded(self, loaded, device: str) -> None:
-        self._loaded = loaded
-        self._loaded_key = (str(self.model_picker.current_path()), device)
+    def _set_loaded(self, loaded, key: tuple[str, str]) -> None:
+        self._loaded, self._loaded_key = loaded, key
         self.model_picker.set_info(describe_loaded(loaded))
         T = loaded.schedule.num_timesteps
         self.settings_form.set_max_steps(T)
@@ -376,8 +375,8 @@ class SamplingPanel(QWidget):
         if self.message.text() and not self.running:
             self.message.dismiss()  # the error was about the previous model
 
-    def _as_model_sees_it(self, image: np.ndarray) -> np.ndarray:
-        x0 = prepare_start_image(image, self._loaded.image_size, self._loaded.channels)
+    def _as_model_sees_it(self, image: np.ndarray, loaded) -> np.ndarray:
+        x0 = prepare_start_image(image, loaded.image_size, loaded.channels)
         return np.clip((x0.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
