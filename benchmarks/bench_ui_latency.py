@@ -14,7 +14,10 @@ Throughput in both phases is counted the same way: steps finished between the fi
 last progress event, times the batch size, over that wall time (sample grids included); both
 phases log every step (``log_every=1``) so the count is exact to the step.
 
-    python benchmarks/bench_ui_latency.py [--seconds 60] [--idle-seconds 20]
+    python benchmarks/bench_ui_latency.py [--seconds 60] [--idle-seconds 20] [--rounds 3]
+
+``--seconds`` is the total training time of each side, split over ``--rounds`` alternating
+headless / GUI rounds (the load of a shared machine drifts; alternating spreads it evenly).
 
 Targets (issue 5, 2-core machine): p99 stall ≤ 50 ms, max ≤ 150 ms, GUI throughput ≥ 80 % of headless.
 """
@@ -124,15 +127,19 @@ class _Probe:
             self.scrub_ms.append((time.perf_counter() - began) * 1000)
 
     def take(self) -> dict:
-        """Figures since the last take(), then start afresh."""
-        stalls = np.maximum(np.asarray(self.gaps) - TICK_MS, 0.0)
-        result = {"ticks": len(self.gaps), "stall_ms": _stats(stalls, 50, 99),
-                  "scrub_frames": len(self.scrub_ms), "scrub_handler_ms": _stats(self.scrub_ms, 50)}
+        """Raw timings since the last take(), then start afresh."""
+        result = {"gaps_ms": self.gaps, "scrub_ms": self.scrub_ms}
         self.gaps, self.scrub_ms = [], []
         return result
 
 
-def run_gui(seconds: float, idle_seconds: float) -> dict:
+def summarize_probe(gaps_ms: list[float], scrub_ms: list[float]) -> dict:
+    stalls = np.maximum(np.asarray(gaps_ms) - TICK_MS, 0.0)
+    return {"ticks": len(gaps_ms), "stall_ms": _stats(stalls, 50, 99), "scrub_frames": len(scrub_ms),
+            "scrub_handler_ms": _stats(scrub_ms, 50)}
+
+
+def run_gui(seconds: float, idle_seconds: float, in_thread: bool = False) -> dict:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["DIFFUSION_STUDIO_HOME"] = tempfile.mkdtemp(prefix="ds-bench-")
     from PySide6.QtCore import QEventLoop, QTimer
@@ -144,6 +151,7 @@ def run_gui(seconds: float, idle_seconds: float) -> dict:
     window = build_main_window()
     window.show()
     panel = window.training_panel
+    panel.train_in_subprocess = not in_thread
 
     def run_loop(ms: int | None = None) -> QEventLoop:
         loop = QEventLoop()
@@ -189,7 +197,7 @@ def run_gui(seconds: float, idle_seconds: float) -> dict:
     if error:
         training["error"] = error
     window.close()
-    return {"training": training, "idle_baseline": {"seconds": idle_seconds, **idle}}
+    return {"training": training, "idle_baseline": idle}
 
 
 def main() -> None:
@@ -197,29 +205,61 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="training time measured in each phase")
     parser.add_argument("--idle-seconds", type=float, default=20.0,
                         help="scrubbing with nothing training first: the window's own cost")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating headless / GUI rounds")
+    parser.add_argument("--in-thread", action="store_true",
+                        help="train in a thread of the GUI process instead of the child process (to compare)")
     parser.add_argument("--phase", choices=("all", "headless", "gui"), default="all", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "headless":
         print(json.dumps(run_headless(args.seconds)))
         return
     if args.phase == "gui":
-        print(json.dumps(run_gui(args.seconds, args.idle_seconds)))
+        print(json.dumps(run_gui(args.seconds, args.idle_seconds, args.in_thread)))
         return
 
     import PySide6
     import pyqtgraph
     import torch
 
-    load_before = os.getloadavg()
-    phases = {}
-    for phase in ("headless", "gui"):  # each in a fresh process: same imports, same torch state
-        out = subprocess.run([sys.executable, __file__, "--phase", phase, "--seconds", str(args.seconds),
-                              "--idle-seconds", str(args.idle_seconds)],
-                             capture_output=True, text=True)
+    def phase(name: str, seconds: float, idle_seconds: float = 0.0) -> dict:
+        # each phase in a fresh process: same imports, same torch state, nothing shared
+        extra = ["--in-thread"] if args.in_thread else []
+        out = subprocess.run([sys.executable, __file__, "--phase", name, "--seconds", str(seconds),
+                              "--idle-seconds", str(idle_seconds), *extra], capture_output=True, text=True)
         if out.returncode != 0:
-            sys.exit(f"the {phase} phase failed:\n{out.stderr[-3000:]}")
-        phases[phase] = json.loads(out.stdout.strip().splitlines()[-1])
-    gui, headless = phases["gui"]["training"], phases["headless"]
+            sys.exit(f"the {name} phase failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    # Alternate short headless and GUI rounds: on a shared machine the load drifts, and
+    # alternating spreads the drift over both sides instead of favouring one.
+    load_before = os.getloadavg()
+    per_round = args.seconds / args.rounds
+    totals = {"headless": [0, 0.0], "gui": [0, 0.0]}  # images, seconds
+    probes = {"training": ([], []), "idle": ([], [])}
+    errors = []
+    threads = None
+    for index in range(args.rounds):
+        headless_round = phase("headless", per_round)
+        gui_round = phase("gui", per_round, args.idle_seconds / args.rounds)
+        threads = headless_round.get("torch_threads")
+        for name, result in (("headless", headless_round), ("gui", gui_round["training"])):
+            if result["steps"]:
+                totals[name][0] += result["images_per_s"] * result["seconds"]
+                totals[name][1] += result["seconds"]
+        for key, raw in (("training", gui_round["training"]), ("idle", gui_round["idle_baseline"])):
+            probes[key][0].extend(raw["gaps_ms"])
+            probes[key][1].extend(raw["scrub_ms"])
+        if gui_round["training"].get("error"):
+            errors.append(gui_round["training"]["error"])
+
+    def speed(name: str) -> dict:
+        images, seconds = totals[name]
+        return {"images_per_s": images / seconds if seconds else float("nan"), "seconds": seconds}
+
+    gui = {**speed("gui"), **summarize_probe(*probes["training"])}
+    if errors:
+        gui["errors"] = errors
+    headless = {**speed("headless"), "torch_threads": threads}
     ratio = gui["images_per_s"] / headless["images_per_s"] if headless["images_per_s"] else float("nan")
     stall = gui["stall_ms"]
     print(json.dumps({
@@ -227,7 +267,9 @@ def main() -> None:
         "preset": PRESET,
         "seconds": args.seconds,
         "gui": gui,
-        "gui_idle_baseline": phases["gui"]["idle_baseline"],
+        "gui_idle_baseline": summarize_probe(*probes["idle"]),
+        "rounds": args.rounds,
+        "gui_training_runs_in": "a thread of the GUI process" if args.in_thread else "a child process",
         "headless": headless,
         "throughput_ratio_gui_vs_headless": ratio,
         "targets": {"stall_p99_ms": 50, "stall_max_ms": 150, "throughput_ratio": 0.8},

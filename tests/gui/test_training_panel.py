@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from diffusion_studio.core.errors import InputError
 from diffusion_studio.core.paths import runs_dir
 from diffusion_studio.gui.panels.training import TrainingPanel
-from diffusion_studio.gui.panels.training.worker import TrainingControl, training_updates
+from diffusion_studio.gui.panels.training.updates import TrainingControl, training_updates
 from diffusion_studio.gui.state import AppState
 
 #: a model small enough to take a few ms per step on one CPU core
@@ -117,6 +117,7 @@ def test_engine_errors_show_in_the_panel_and_the_app_keeps_running(qtbot, panel,
     import diffusion_studio.core.training as training
 
     monkeypatch.setattr(training, "train", _fake_train([_progress(1), _progress(2), failure]))
+    panel.train_in_subprocess = False  # the fake engine lives in this process
     panel.dataset_view.use_demo()
     with qtbot.waitSignal(panel.trainingStateChanged, timeout=20_000, check_params_cb=lambda s: s == "idle"):
         assert panel.start()
@@ -196,3 +197,12 @@ def test_train_pause_resume_stop_then_continue_the_run(qtbot, panel, monkeypatch
     assert panel.confirm_close() is True
     assert not panel.is_training()
     assert panel._last_update.event == "stopped" and panel._last_update.step > stopped_step
+
+
+def test_an_engine_error_in_the_training_process_arrives_as_an_input_error(tmp_path):
+    from diffusion_studio.core.train_config import TrainConfig
+    from diffusion_studio.gui.panels.training.updates import updates_from_subprocess
+
+    config = TrainConfig(out=str(tmp_path / "no-such-run"), resume=True, device="cpu")
+    with pytest.raises(InputError):
+        list(updates_from_subprocess(config, TrainingControl()))

@@ -24,6 +24,7 @@ from .live_plots import LivePlots
 from .runs_list import RunsList, read_run
 from .sample_grid import SampleGrid
 from .settings_form import SettingsForm
+from .updates import ChildFailed
 from .worker import TrainingControl, TrainingUpdate, make_training_worker
 
 __all__ = ["TrainingPanel"]
@@ -46,6 +47,8 @@ class TrainingPanel(QWidget):
     runOpened = Signal(Path)
     #: every TrainingUpdate from the worker (≤ 20 Hz), after the panel has drawn it
     progressed = Signal(object)
+    #: run the engine in a child process (None: yes, except in a frozen app); False: in a thread
+    train_in_subprocess: bool | None = None
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -182,7 +185,7 @@ class TrainingPanel(QWidget):
         self._control = TrainingControl()
         self._error_shown = False
         self._last_update = None
-        worker = make_training_worker(config, self._control)
+        worker = make_training_worker(config, self._control, in_subprocess=self.train_in_subprocess)
         worker.yielded.connect(self._on_update)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -289,6 +292,8 @@ class TrainingPanel(QWidget):
             self._show_training_error(str(exc))
         elif isinstance(exc, MemoryError):
             self._show_training_error("out of memory; lower the batch size or the image size")
+        elif isinstance(exc, ChildFailed):  # logged with its traceback where it was caught
+            self._show_training_error(str(exc))
         else:
             log.error("training failed", exc_info=(type(exc), exc, exc.__traceback__))
             self._show_training_error(f"unexpected {type(exc).__name__}: {exc}")
@@ -329,7 +334,8 @@ class TrainingPanel(QWidget):
         self._set_resume_dir(run_dir)
         self._run_dir = run_dir
         self.plots.set_num_timesteps(int(train.get("timesteps") or 1000))
-        self.plots.set_history(info["metrics"])
+        # records after the last checkpoint (a killed run) are redone by the resume
+        self.plots.set_history([r for r in info["metrics"] if int(r.get("step", 0)) <= step])
         self.sample_grid.set_history(info["samples"])
         source = (config.get("dataset") or {}).get("source", "")
         self.run_label.setText(

@@ -1,170 +1,35 @@
-"""Run :func:`diffusion_studio.core.training.train` off the GUI thread.
+"""Run the training engine off the GUI thread in a superqt ``GeneratorWorker``.
 
-The engine is a generator that yields one ``Progress`` per step. The GUI must not
-see every one of them (a tiny model on a GPU makes thousands per second), so
-:func:`training_updates` batches them: losses of all steps are kept, everything
-else is the latest value, and an update leaves at most ``max_rate_hz`` times a
-second. Events that matter (a sample grid, a checkpoint, done, stopped, error)
-go out at once. Every array that crosses the thread boundary is a detached
-numpy copy, never a live tensor.
-
-Pause and stop go through the engine's own ``should_pause`` / ``should_stop``
-callables (so stopping saves a checkpoint first), read from a
-:class:`TrainingControl` the GUI thread writes to.
+By default the engine runs in a child process (see :mod:`.updates` for why); the worker
+thread only relays its throttled updates, so the GUI receives at most ~20 a second.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass
+import sys
 from typing import Any, Callable, Iterator
 
-import numpy as np
 from superqt.utils import GeneratorWorker
 
-__all__ = ["TrainingControl", "TrainingUpdate", "training_updates", "make_training_worker"]
+from .updates import TrainingControl, TrainingUpdate, training_updates, updates_from_subprocess
 
-#: events that are sent to the GUI at once, whatever the throttle says
-URGENT_EVENTS = frozenset({"sample", "checkpoint", "done", "stopped", "error"})
-
-
-class TrainingControl:
-    """Flags the GUI thread sets and the training thread polls between steps."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._pause = threading.Event()
-        #: how often the engine found itself paused (it polls while it waits): proof that it waits
-        self.paused_polls = 0
-
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._pause.clear()  # a paused run must wake up to save and stop
-
-    def request_pause(self) -> None:
-        self._pause.set()
-
-    def request_resume(self) -> None:
-        self._pause.clear()
-
-    def should_stop(self) -> bool:
-        return self._stop.is_set()
-
-    def should_pause(self) -> bool:
-        paused = self._pause.is_set() and not self._stop.is_set()
-        if paused:
-            self.paused_polls += 1
-        return paused
+__all__ = ["TrainingControl", "TrainingUpdate", "make_training_worker", "use_subprocess"]
 
 
-@dataclass(frozen=True)
-class TrainingUpdate:
-    """What the panel draws: detached CPU copies of one or more engine ``Progress`` values."""
-
-    step: int
-    total_steps: int
-    #: every step (and its loss) since the previous update, so the loss curve has no gaps
-    steps: np.ndarray
-    losses: np.ndarray
-    lr: float
-    #: learning rate at each entry of ``steps``
-    lrs: np.ndarray
-    images_per_s: float
-    eta_s: float
-    elapsed_s: float
-    bucket_losses: np.ndarray | None
-    sample_grid: np.ndarray | None
-    gpu_memory_bytes: int
-    event: str
-    message: str
+def use_subprocess() -> bool:
+    """A frozen app (PyInstaller) cannot spawn a Python child without freeze_support: use a thread there."""
+    return not getattr(sys, "frozen", False)
 
 
-def _as_float(value: Any, default: float = float("nan")) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
+def make_training_worker(config: Any, control: TrainingControl, *, in_subprocess: bool | None = None,
+                         train_fn: Callable[..., Iterator[Any]] | None = None,
+                         max_rate_hz: float = 20.0) -> GeneratorWorker:
+    """A superqt worker (not started): connect ``yielded``, ``errored``, ``finished``, then ``start()``.
 
-
-def _detached(array: Any, dtype=None) -> np.ndarray | None:
-    """A numpy copy the training thread will never touch again."""
-    if array is None:
-        return None
-    if hasattr(array, "detach"):  # a torch tensor slipped through
-        array = array.detach().cpu().numpy()
-    return np.array(array, dtype=dtype, copy=True)
-
-
-class _Batch:
-    """Steps accumulated between two updates."""
-
-    def __init__(self) -> None:
-        self.steps: list[int] = []
-        self.losses: list[float] = []
-        self.lrs: list[float] = []
-        self.sample_grid: np.ndarray | None = None
-
-    def add(self, progress: Any) -> None:
-        if getattr(progress, "event", "step") == "step":
-            loss = _as_float(getattr(progress, "loss", None))
-            if np.isfinite(loss):
-                self.steps.append(int(progress.step))
-                self.losses.append(loss)
-                self.lrs.append(_as_float(getattr(progress, "lr", None)))
-        grid = getattr(progress, "sample_grid", None)
-        if grid is not None:
-            self.sample_grid = _detached(grid, np.uint8)
-
-    def update(self, progress: Any) -> TrainingUpdate:
-        return TrainingUpdate(
-            step=int(getattr(progress, "step", 0) or 0),
-            total_steps=int(getattr(progress, "total_steps", 0) or 0),
-            steps=np.asarray(self.steps, dtype=np.int64),
-            losses=np.asarray(self.losses, dtype=np.float64),
-            lrs=np.asarray(self.lrs, dtype=np.float64),
-            lr=_as_float(getattr(progress, "lr", None)),
-            images_per_s=_as_float(getattr(progress, "images_per_s", None), 0.0),
-            eta_s=_as_float(getattr(progress, "eta_s", None)),
-            elapsed_s=_as_float(getattr(progress, "elapsed_s", None), 0.0),
-            bucket_losses=_detached(getattr(progress, "bucket_losses", None), np.float64),
-            sample_grid=self.sample_grid,
-            gpu_memory_bytes=int(getattr(progress, "gpu_memory_bytes", 0) or 0),
-            event=str(getattr(progress, "event", "step") or "step"),
-            message=str(getattr(progress, "message", "") or ""),
-        )
-
-
-def training_updates(
-    config: Any,
-    control: TrainingControl,
-    *,
-    max_rate_hz: float = 20.0,
-    train_fn: Callable[..., Iterator[Any]] | None = None,
-) -> Iterator[TrainingUpdate]:
-    """Drive ``train_fn(config, should_stop=, should_pause=)`` and yield throttled updates.
-
-    Exceptions of the engine (``TrainingError``, OOM, …) propagate: the worker's
-    ``errored`` signal carries them to the panel.
+    ``train_fn`` (tests) replaces ``core.training.train`` and implies the in-thread path.
     """
-    if train_fn is None:
-        from ....core.training import train as train_fn  # torch loads in this thread, not the GUI's
-    min_interval = 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
-    batch = _Batch()
-    last_emit = 0.0
-    progress = None
-    for progress in train_fn(config, should_stop=control.should_stop, should_pause=control.should_pause):
-        batch.add(progress)
-        now = time.monotonic()
-        event = getattr(progress, "event", "step")
-        if event in URGENT_EVENTS or batch.sample_grid is not None or now - last_emit >= min_interval:
-            yield batch.update(progress)
-            batch = _Batch()
-            last_emit = now
-    if progress is not None and batch.steps:
-        yield batch.update(progress)
-
-
-def make_training_worker(config: Any, control: TrainingControl, **kwargs: Any) -> GeneratorWorker:
-    """A superqt worker (not started): connect ``yielded``, ``errored``, ``finished``, then ``start()``."""
-    return GeneratorWorker(training_updates, config, control, **kwargs)
+    if in_subprocess is None:
+        in_subprocess = use_subprocess() and train_fn is None
+    if in_subprocess:
+        return GeneratorWorker(updates_from_subprocess, config, control, max_rate_hz=max_rate_hz)
+    return GeneratorWorker(training_updates, config, control, train_fn=train_fn, max_rate_hz=max_rate_hz)
