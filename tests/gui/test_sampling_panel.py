@@ -64,11 +64,17 @@ def _run(qtbot, panel, start, expect="done"):
     assert blocker.args == [expect], panel.message.text()
 
 
-def test_model_info_and_state_follow(panel, tiny_run):
+def test_model_info_and_state_follow(qtbot, panel, tiny_run):
     assert "16×16 gray" in panel.model_picker.info_text()
     assert "step 7" in panel.model_picker.info_text()
     assert panel.state.model_path == tiny_run
     assert panel.loaded_model.schedule.num_timesteps == T
+    # a weights file (File…) works as well as a folder, and is listed under its name
+    weights = tiny_run / "model_ema.safetensors"
+    with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS) as blocker:
+        panel.model_picker.select_path(weights)
+    assert blocker.args == [True] and "step 7" in panel.model_picker.info_text()
+    assert panel.model_picker._combo.currentText() == "Opened: model_ema.safetensors"
 
 
 def test_sample_frames_arrive_and_player_works(qtbot, panel):
