@@ -91,7 +91,7 @@ def _stats(values, *percentiles) -> dict:
 class _Probe:
     """A 5 ms precise timer (how late is the event loop?) and a ~30 Hz drag of the forward t slider."""
 
-    def __init__(self, slider):
+    def __init__(self, slider, scrub_ms: int = SCRUB_MS):
         from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
         self.slider = slider
@@ -107,10 +107,11 @@ class _Probe:
         self.ticker.setInterval(TICK_MS)
         self.ticker.timeout.connect(self._on_tick)
         self.scrubber = QTimer()
-        self.scrubber.setInterval(SCRUB_MS)
+        self.scrubber.setInterval(scrub_ms)
         self.scrubber.timeout.connect(self._on_scrub)
         self.ticker.start()
-        self.scrubber.start()
+        if scrub_ms > 0:
+            self.scrubber.start()
 
     def _on_tick(self) -> None:
         now = self._clock.nsecsElapsed() / 1e6
@@ -139,7 +140,7 @@ def summarize_probe(gaps_ms: list[float], scrub_ms: list[float]) -> dict:
             "scrub_handler_ms": _stats(scrub_ms, 50)}
 
 
-def run_gui(seconds: float, idle_seconds: float, in_thread: bool = False) -> dict:
+def run_gui(seconds: float, idle_seconds: float, in_thread: bool = False, scrub_ms: int = SCRUB_MS) -> dict:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["DIFFUSION_STUDIO_HOME"] = tempfile.mkdtemp(prefix="ds-bench-")
     from PySide6.QtCore import QEventLoop, QTimer
@@ -163,7 +164,7 @@ def run_gui(seconds: float, idle_seconds: float, in_thread: bool = False) -> dic
     panel.dataset_view.use_demo()
     panel.settings_form.apply_preset(PRESET)
     panel.settings_form.set_values(BENCH_OVERRIDES)
-    probe = _Probe(window.forward_panel.timestep_slider.slider)
+    probe = _Probe(window.forward_panel.timestep_slider.slider, scrub_ms)
 
     # baseline: the same scrubbing with nothing training
     probe.measuring = True
@@ -206,6 +207,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=20.0,
                         help="scrubbing with nothing training first: the window's own cost")
     parser.add_argument("--rounds", type=int, default=3, help="alternating headless / GUI rounds")
+    parser.add_argument("--scrub-ms", type=int, default=SCRUB_MS, help="slider drag interval; 0: no scrubbing")
     parser.add_argument("--in-thread", action="store_true",
                         help="train in a thread of the GUI process instead of the child process (to compare)")
     parser.add_argument("--phase", choices=("all", "headless", "gui"), default="all", help=argparse.SUPPRESS)
@@ -214,7 +216,7 @@ def main() -> None:
         print(json.dumps(run_headless(args.seconds)))
         return
     if args.phase == "gui":
-        print(json.dumps(run_gui(args.seconds, args.idle_seconds, args.in_thread)))
+        print(json.dumps(run_gui(args.seconds, args.idle_seconds, args.in_thread, args.scrub_ms)))
         return
 
     import PySide6
@@ -223,7 +225,7 @@ def main() -> None:
 
     def phase(name: str, seconds: float, idle_seconds: float = 0.0) -> dict:
         # each phase in a fresh process: same imports, same torch state, nothing shared
-        extra = ["--in-thread"] if args.in_thread else []
+        extra = (["--in-thread"] if args.in_thread else []) + ["--scrub-ms", str(args.scrub_ms)]
         out = subprocess.run([sys.executable, __file__, "--phase", name, "--seconds", str(seconds),
                               "--idle-seconds", str(idle_seconds), *extra], capture_output=True, text=True)
         if out.returncode != 0:
@@ -269,6 +271,7 @@ def main() -> None:
         "gui": gui,
         "gui_idle_baseline": summarize_probe(*probes["idle"]),
         "rounds": args.rounds,
+        "scrub_interval_ms": args.scrub_ms,
         "gui_training_runs_in": "a thread of the GUI process" if args.in_thread else "a child process",
         "headless": headless,
         "throughput_ratio_gui_vs_headless": ratio,
