@@ -68,6 +68,25 @@ def show_dock(name: str, then: Callable | None = None) -> Callable:
     return setup
 
 
+def train_digits(window) -> None:
+    """The Train dock after a short live run on the demo digits (about a minute on two cores)."""
+    from PySide6.QtWidgets import QApplication
+
+    show_dock("training")(window)
+    panel = window.training_panel
+    settle(QApplication.instance(), 1.0)
+    panel.dataset_view.use_demo()
+    panel.settings_form.set_values(dict(image_size=16, batch_size=32, steps=400, sample_every=50,
+                                        checkpoint_every=400, num_sample_images=16, sample_steps=20))
+    if not panel.start():
+        raise SystemExit(f"training did not start: {panel.message_strip.text()}")
+    deadline = time.monotonic() + 600
+    while panel.is_training() and time.monotonic() < deadline:
+        QApplication.instance().processEvents()
+        time.sleep(0.02)
+    panel.request_stop_and_wait()
+
+
 def schedule_lab(window) -> None:
     """The Schedule lab: the forward view's cosine against linear, Chen's sigmoid and zero-SNR scaled_linear."""
     show_dock("schedules")(window)
@@ -115,6 +134,7 @@ SHOTS: list[Shot] = [
     Shot("forward_dark", "dark", forward_explorer_only),
     Shot("forward_chelsea_linear_dark", "dark", chelsea_linear, (1280, 760)),
     Shot("schedules_dark", "dark", schedule_lab),
+    Shot("train_dark", "dark", train_digits),
     Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
     Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
 ]

@@ -131,10 +131,9 @@ class LivePlots(QWidget):
         self.graphics.setMinimumHeight(320)
         self.loss_plot = _plot(self.graphics, 0, 0, "Loss", "loss", colspan=3,
                                axisItems={"left": _SparseLogAxis("left")})
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_plot.setLogMode(y=True)
-        self.raw_curve = self.loss_plot.plot(name="raw")
-        self.smooth_curve = self.loss_plot.plot(name="smoothed")
+        self.raw_curve = self.loss_plot.plot()
+        self.smooth_curve = self.loss_plot.plot()
         self.bucket_plot = _plot(self.graphics, 1, 0, "Loss by timestep", "loss")
         self.bucket_plot.setLabel("bottom", "t")
         self.bucket_bars = pg.BarGraphItem(x=[], height=[], width=1.0, pen=None)
@@ -245,9 +244,11 @@ class LivePlots(QWidget):
         for plot in (self.loss_plot, self.bucket_plot, self.lr_plot, self.memory_plot):
             style_plot(plot)
         self.graphics.setBackground(colors().panel)
-        backdrop = pg.mkColor(colors().panel)
-        backdrop.setAlpha(200)
-        self.legend.setBrush(pg.mkBrush(backdrop))  # readable where the curves pass under it
+        # the key sits in the title: a legend box would hide the end of the curve in a short plot
+        line = plot_color(0).name()
+        self.loss_plot.setTitle(f"Loss &nbsp;<span style='color:{line}'>— smoothed</span> "
+                                f"&nbsp;<span style='color:{line}; opacity:0.6'>· raw (thin)</span>",
+                                color=colors().text)
         raw = plot_color(0)
         raw.setAlpha(110)
         self.raw_curve.setPen(pg.mkPen(raw, width=1))
