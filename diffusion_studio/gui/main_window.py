@@ -13,7 +13,7 @@ import base64
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -33,9 +33,6 @@ from ..core.settings import Settings
 from . import theme
 from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
 from .panels.forward import ForwardPanel
-from .panels.sampling import SamplingPanel
-from .panels.schedules import SchedulePanel
-from .panels.training import TrainingPanel
 from .state import AppState
 from .widgets.message_strip import MessageStrip
 
@@ -47,7 +44,16 @@ _FILE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, state: AppState, settings: Settings | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        state: AppState,
+        settings: Settings | None = None,
+        parent: QWidget | None = None,
+        *,
+        defer_docks: bool = False,
+    ):
+        """``defer_docks=True`` builds the docked panels on the first event-loop turn after the
+        window is shown, so the window (with the forward explorer) appears at once."""
         super().__init__(parent)
         self.state = state
         self.settings = settings if settings is not None else Settings.load()
@@ -79,23 +85,45 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._image_label)
 
         self._create_menus()
-        self._create_docks()
         self.resize(1440, 900)
-        self._give_docks_their_default_size()
-        self._default_layout = self.saveState()
-
         state.imageChanged.connect(self._on_image_changed)
         state.statusMessage.connect(self._on_status_message)
         state.errorRaised.connect(self.show_error)
-        self._restore_window()
+        self._restore_window("window_geometry")
+        self._docks_pending, self._docks_built = defer_docks, False
+        if defer_docks:
+            # Built right after the first paint (see event()); the timer covers a window never painted.
+            QTimer.singleShot(1000, self._build_docks)
+        else:
+            self._build_docks()
         self._select_theme_action(self.settings.get("theme"))
         if self.settings.notice:
             self.show_error("Settings", self.settings.notice)
         self.forward_panel.timestep_slider.slider.setFocus()
 
     # -- docks -----------------------------------------------------------------------------
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.Paint and getattr(self, "_docks_pending", False):
+            QTimer.singleShot(0, self._build_docks)  # the window is on screen: now the heavier panels
+            self._docks_pending = False
+        return handled
+
+    def _build_docks(self) -> None:
+        if self._docks_built:
+            return
+        self._docks_pending, self._docks_built = False, True
+        self._create_docks()
+        self._give_docks_their_default_size()
+        self._default_layout = self.saveState()
+        self._restore_window("window_state")
+
     def _create_docks(self) -> None:
         """Every panel besides the forward explorer, one ``add_dock`` line each."""
+        from .panels.sampling import SamplingPanel  # imported here: not on the start-up path
+        from .panels.schedules import SchedulePanel
+        from .panels.training import TrainingPanel
+
         self.training_panel = TrainingPanel(self.state)
         self.add_dock("training", "Train", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.statusBar().addPermanentWidget(self.training_panel.status_label)  # training state from any panel
@@ -340,6 +368,8 @@ class MainWindow(QMainWindow):
         action.setChecked(True)
 
     def reset_layout(self) -> None:
+        if not self._docks_built:  # deferred docks not built yet: nothing to reset
+            return
         self.restoreState(self._default_layout)
         for dock in self.docks.values():
             dock.setFloating(False)
@@ -378,14 +408,15 @@ class MainWindow(QMainWindow):
         AboutDialog(self).exec()
 
     # -- persistence -----------------------------------------------------------------------
-    def _restore_window(self) -> None:
-        for key, restore in (("window_geometry", self.restoreGeometry), ("window_state", self.restoreState)):
-            encoded = self.settings.get(key)
-            if encoded:
-                try:
-                    restore(QByteArray(base64.b64decode(encoded)))
-                except (ValueError, TypeError):
-                    pass  # a damaged entry: keep the default layout
+    def _restore_window(self, key: str) -> None:
+        """Restore the saved "window_geometry" (size, place) or "window_state" (dock layout)."""
+        restore = self.restoreGeometry if key == "window_geometry" else self.restoreState
+        encoded = self.settings.get(key)
+        if encoded:
+            try:
+                restore(QByteArray(base64.b64decode(encoded)))
+            except (ValueError, TypeError):
+                pass  # a damaged entry: keep the default layout
 
     def _save_settings(self) -> None:
         try:
@@ -402,6 +433,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.settings.set("window_geometry", base64.b64encode(bytes(self.saveGeometry())).decode("ascii"))
-        self.settings.set("window_state", base64.b64encode(bytes(self.saveState())).decode("ascii"))
+        if self._docks_built:  # closed before deferred docks were built: keep the saved layout
+            self.settings.set("window_state", base64.b64encode(bytes(self.saveState())).decode("ascii"))
         self._save_settings()
         super().closeEvent(event)

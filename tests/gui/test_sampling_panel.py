@@ -332,6 +332,8 @@ def test_first_launch_samples_from_the_bundled_demo_model(qtbot):
 
     panel = SamplingPanel(AppState())
     qtbot.addWidget(panel)
+    assert panel.loaded_model is None  # nothing loads (no torch import) until the panel is shown
+    panel.show()
     if panel.loaded_model is None:
         with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS) as blocker:
             pass

@@ -101,7 +101,7 @@ class SamplingPanel(QWidget):
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.stop)  # a chain on the CPU must not hold up quitting
-        self._load_model_info()
+        self._model_info_requested = False  # the model loads when the panel is first shown
         self._sync_buttons()
 
     def _build_controls(self) -> None:
@@ -312,6 +312,7 @@ class SamplingPanel(QWidget):
 
     def _load_model_info(self) -> None:
         """Load the picked model in the background for its info line; sampling then reuses it."""
+        self._model_info_requested = True
         path = self.model_picker.current_path()
         if path is None:
             return
@@ -385,6 +386,8 @@ class SamplingPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        if not self._model_info_requested:  # loading imports torch: not while the app starts
+            self._load_model_info()
         if not self.running:
             self.model_picker.refresh_runs()  # runs trained since the tab was last looked at
 

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...devices import detect_devices
+
 __all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_choices", "device_choices", "SAMPLER_LABELS"]
 
 #: display names; keys are core.samplers names (unknown names are shown as they are)
@@ -68,16 +70,11 @@ def sampler_choices() -> list[str]:
     return list(SAMPLER_NAMES)
 
 
-def device_choices() -> list[tuple[str, str]]:
-    """(value, label) pairs: auto first, then what this machine has."""
+def device_choices(devices: list) -> list[tuple[str, str]]:
+    """(value, label) pairs for a list of core.device.DeviceInfo: auto first, then each device."""
     choices = [("auto", "Auto")]
-    try:
-        from ....core.device import describe_devices
-
-        for info in describe_devices():
-            choices.append((info.name, info.description if info.kind == "cpu" else f"{info.name}: {info.description}"))
-    except Exception:  # noqa: BLE001 - no torch device query must keep the panel from opening
-        choices.append(("cpu", "cpu"))
+    for info in devices:
+        choices.append((info.name, info.description if info.kind == "cpu" else f"{info.name}: {info.description}"))
     if not any(value == "cpu" for value, _ in choices):
         choices.append(("cpu", "cpu"))
     return choices
@@ -114,8 +111,9 @@ class SamplerSettingsForm(QWidget):
         seed_row.addWidget(self._seed, 1)
         seed_row.addWidget(dice)
         self._device = QComboBox(toolTip="Where the model runs")
-        for value, label in device_choices():
+        for value, label in device_choices([]):  # the GPUs are added when first shown (see showEvent)
             self._device.addItem(label, value)
+        self._device_worker = None
 
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
@@ -160,6 +158,20 @@ class SamplerSettingsForm(QWidget):
         index = self._device.findData(settings.device)
         self._device.setCurrentIndex(max(index, 0))
         self._sync_enabled()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._device_worker is None and self._device.isVisibleTo(self):
+            self._device_worker = detect_devices(self._on_devices_detected)
+
+    def _on_devices_detected(self, devices: list) -> None:
+        chosen = self._device.currentData()
+        self._device.blockSignals(True)
+        self._device.clear()
+        for value, label in device_choices(devices):
+            self._device.addItem(label, value)
+        self._device.setCurrentIndex(max(self._device.findData(chosen), 0))
+        self._device.blockSignals(False)
 
     def set_seed_visible(self, visible: bool) -> None:
         self._form.setRowVisible(self._seed_row, visible)
