@@ -125,6 +125,15 @@ def test_mp4_round_trip(tmp_path):
     assert len(decoded) == result.frame_count == 6 + 4
 
 
+def test_mp4_without_ffmpeg_says_how_to_get_it_and_writes_nothing(tmp_path, monkeypatch):
+    from diffusion_studio.core.export import api
+
+    monkeypatch.setattr(api, "mp4_backend", lambda: None)
+    with pytest.raises(InputError, match=r"MP4 export needs ffmpeg.*diffusion-studio\[video\]"):
+        export_frames(frames_from_images(gradient_frames(3, 8, 8)), tmp_path / "a.mp4", ExportOptions())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_png_folder_and_strip(tmp_path):
     frames = make_chain(6, batch=1, size=16)
     result = export_frames(frames, tmp_path / "frames", ExportOptions(max_frames=3))
