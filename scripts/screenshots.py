@@ -31,6 +31,7 @@ class Shot:
     theme: str
     setup: Callable  # (MainWindow) -> None
     size: tuple[int, int] = (1440, 900)
+    target: Callable | None = None  # (MainWindow) -> the widget to grab (default: the window)
 
 
 def at_fraction_of_T(fraction: float) -> Callable:
@@ -128,6 +129,12 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
     return setup
 
 
+def export_dialog(window) -> None:
+    """File › Export Forward Animation… with its first/last-frame preview and size estimate."""
+    window.state.set_timestep(0)
+    window.export_forward_animation()
+
+
 SHOTS: list[Shot] = [
     Shot("main_dark", "dark", at_fraction_of_T(0.3)),
     Shot("main_light", "light", at_fraction_of_T(0.3)),
@@ -137,6 +144,7 @@ SHOTS: list[Shot] = [
     Shot("train_dark", "dark", train_digits),
     Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
     Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
+    Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window._export_dialog),
 ]
 
 
@@ -177,10 +185,13 @@ def take(shot: Shot, out_dir: Path, app, home: Path, full_color: bool = False) -
     shot.setup(window)
     settle(app, 1.5)
     path = out_dir / f"{shot.name}.png"
-    if not window.grab().save(str(path)):
+    widget = shot.target(window) if shot.target is not None else window
+    if not widget.grab().save(str(path)):
         raise SystemExit(f"could not write {path}")
     if not full_color:
         _shrink(path)
+    if widget is not window:
+        widget.close()
     window.close()
     window.deleteLater()
     settle(app, 0.1)
