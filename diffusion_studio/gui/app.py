@@ -91,7 +91,17 @@ def run_app(image_path: str | os.PathLike | None = None, self_test: bool = False
         _report_startup_then_quit(app)  # benchmarks/bench_startup.py
     else:
         window.show_tour_if_first_run()
-    return int(app.exec())
+    code = int(app.exec())
+    _let_workers_finish()
+    return code
+
+
+def _let_workers_finish(timeout_ms: int = 5000) -> None:
+    """Give background workers (device list, model loads) a moment to end while the objects
+    they report to still exist, instead of dying mid-emit at interpreter exit."""
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(timeout_ms)
 
 
 def _quit_on_ctrl_c(app, window) -> None:
@@ -152,6 +162,7 @@ def _self_test(app, window) -> int:
         and panel.frames_rendered > 0
         and not window.grab().isNull()
     )
+    _let_workers_finish()
     window.close()
     print(f"diffusion-studio self-test: {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
