@@ -8,10 +8,10 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 from superqt import QCollapsible
-from superqt.utils import FunctionWorker
 
 from ....core.errors import InputError
 from ....core.train_config import RESUME_OVERRIDABLE, TrainConfig
+from ...devices import detect_devices
 from .config_fields import GROUPS, FieldEditor, editable_fields
 
 __all__ = ["SettingsForm", "PRESETS", "describe_device"]
@@ -49,12 +49,6 @@ def describe_device(info: Any) -> str:
     if memory:
         text += f" · {memory / 2**30:.1f} GiB" + (" RAM" if info.kind == "cpu" else "")
     return text
-
-
-def _describe_devices() -> list:
-    from ....core.device import describe_devices  # imports torch: run in a worker
-
-    return describe_devices()
 
 
 class SettingsForm(QWidget):
@@ -199,10 +193,10 @@ class SettingsForm(QWidget):
         if self._detection_started:
             return
         self._detection_started = True
-        worker = FunctionWorker(_describe_devices)
-        worker.returned.connect(self._on_devices_detected)
-        worker.errored.connect(lambda exc: self.device_label.setText(f"Could not list devices: {exc}"))
-        worker.start()
+        self._device_worker = detect_devices(self._on_devices_detected, self._on_device_detection_failed)
+
+    def _on_device_detection_failed(self, exc: BaseException) -> None:
+        self.device_label.setText(f"Could not list devices: {exc}")
 
     def _on_devices_detected(self, devices: list) -> None:
         self._devices = list(devices)
