@@ -24,12 +24,34 @@ def test_shows_rgb_and_gray_uint8_images_row_major(view):
     view.set_image(rgb)
     assert view.image() is rgb
     assert view.image_item.width() == 40 and view.image_item.height() == 20  # not transposed
-    assert view.image_item.levels is not None and list(view.image_item.levels) == [0, 255]
+    assert view.image_item.levels is None  # uint8 goes to the screen as is, no rescale per frame
     gray = np.zeros((30, 10, 1), dtype=np.uint8)
     view.set_image(gray)
     assert view.image_item.width() == 10 and view.image_item.height() == 30
     view.clear()
     assert view.image() is None
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+def test_pixels_reach_the_screen_unchanged(view, channels):
+    rng = np.random.default_rng(channels or 0)
+    shape = (6, 9) if channels is None else (6, 9, channels)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    image[0, 0], image[0, 1] = 0, 255  # the ends of the range map to themselves
+    view.set_image(image)
+    view.image_item.render()
+    qimage = view.image_item.qimage
+    assert (qimage.width(), qimage.height()) == (9, 6)
+    pixels = image.reshape(6, 9, -1)
+    for y, x in ((0, 0), (0, 1), (3, 4), (5, 8)):
+        color = qimage.pixelColor(x, y)
+        expected = pixels[y, x]
+        if pixels.shape[2] == 1:
+            assert (color.red(), color.green(), color.blue()) == (expected[0],) * 3
+        else:
+            assert (color.red(), color.green(), color.blue()) == tuple(expected[:3])
+        if pixels.shape[2] == 4:
+            assert color.alpha() == expected[3]
 
 
 def test_refuses_non_uint8(view):

@@ -33,6 +33,7 @@ from ...core.schedules import NoiseSchedule, make_schedule
 from .. import theme
 from ..state import AppState
 from ..widgets.message_strip import MessageStrip
+from ..widgets.on_screen import OnScreenWatch, is_on_screen
 from .schedule_editor import ScheduleEditor
 from .schedule_entries import ScheduleEntry
 from .schedule_overlays import OverlayList
@@ -57,6 +58,8 @@ class SchedulePanel(QWidget):
         self.entries: list[ScheduleEntry] = []
         self._pushing_schedule = False
         self._hover_x = math.nan
+        self._cursor_stale = False  # t changed while the panel was off screen
+        self._on_screen_watch = OnScreenWatch(self, self._on_shown)
         self._last_folder = Path.home()
 
         self.message_strip = MessageStrip()
@@ -268,8 +271,18 @@ class SchedulePanel(QWidget):
         self._refresh_readout()
 
     def _on_state_timestep_changed(self, _t: int) -> None:
+        # The forward slider sends many t a second: off screen the panel catches up when shown.
+        if not is_on_screen(self):
+            self._cursor_stale = True
+            return
         self._update_cursor()
         self._refresh_readout()
+
+    def _on_shown(self) -> None:
+        if self._cursor_stale:
+            self._cursor_stale = False
+            self._update_cursor()
+            self._refresh_readout()
 
     def _update_cursor(self) -> None:
         self.plots.set_cursor(self.state.timestep, self.state.schedule.num_timesteps)

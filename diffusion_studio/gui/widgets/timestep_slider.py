@@ -29,6 +29,9 @@ class TimestepSlider(QWidget):
         self._fraction.setFont(theme.mono_font())
         self._fraction.setProperty("role", "muted")
         self._fraction.setToolTip("t as a fraction of the way from the clean image (0 %) to pure noise (100 %)")
+        # Fixed size: a new text repaints the label only, no re-layout of the window per step.
+        self._fraction.setText("100.0 %")
+        self._fraction.setFixedSize(self._fraction.sizeHint())
         self.set_maximum(maximum)
 
         layout = QHBoxLayout(self)

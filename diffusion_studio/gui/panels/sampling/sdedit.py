@@ -10,6 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...state import AppState
+from ...widgets.on_screen import OnScreenWatch, is_on_screen
 
 __all__ = ["SDEditControls", "matching_timestep"]
 
@@ -56,7 +57,9 @@ class SDEditControls(QWidget):
         layout.addWidget(self._source)
         layout.addWidget(self.button)
         state.imageChanged.connect(self._update)
-        state.timestepChanged.connect(self._update)
+        self._stale = False  # a change of t arrived while off screen
+        self._on_screen_watch = OnScreenWatch(self, self._on_shown)
+        state.timestepChanged.connect(self._on_timestep_changed)
         state.scheduleChanged.connect(self._update)
         self._update()
 
@@ -72,9 +75,24 @@ class SDEditControls(QWidget):
                                  self._model_alphas_cumprod)
 
     def source_text(self) -> str:
+        if self._stale:
+            self._update()
         return self._source.text()
 
+    def _on_timestep_changed(self, _t: int) -> None:
+        # The forward slider sends many t a second; the rich text (a document to lay out, and a
+        # re-layout of its panel) waits for the panel to come on screen when it is off screen.
+        if is_on_screen(self):
+            self._update()
+        else:
+            self._stale = True
+
+    def _on_shown(self) -> None:
+        if self._stale:
+            self._update()
+
     def _update(self, *_args) -> None:
+        self._stale = False
         state = self._state
         if state.image is None:
             self._source.setText("No image yet: open one in the forward view (File ▸ Open, or drop it).")
