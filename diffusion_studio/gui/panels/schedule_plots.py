@@ -7,15 +7,16 @@ dragging it emits :attr:`SchedulePlots.cursorDragged`, hovering emits :attr:`hov
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from ...core.schedules import NoiseSchedule
 from .. import theme
@@ -203,6 +204,10 @@ class SchedulePlots(QWidget):
         # bin's extremes: the curve looks the same and redraws several times faster.
         # (The mode itself is the PlotItem's, set in _create_plot: addItem applies it.)
         curve = pg.PlotDataItem(autoDownsampleFactor=1.0)
+        # The cursors move over still curves with every t of the forward slider: Qt then blits
+        # the curve from a pixmap instead of stroking its path again (a frame costs half as
+        # much). Qt redraws the pixmap on any change of data, pen or zoom.
+        curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         plot.addItem(curve)
         return curve
 
@@ -280,10 +285,24 @@ class SchedulePlots(QWidget):
 
     # -- export ----------------------------------------------------------------------------
     def png_bytes(self, scale: float = 2.0) -> bytes:
-        return plot_export.png_bytes(self.graphics.ci, scale)
+        with self._drawn_directly():
+            return plot_export.png_bytes(self.graphics.ci, scale)
 
     def svg_bytes(self) -> bytes:
-        return plot_export.svg_bytes(self.graphics.ci)
+        with self._drawn_directly():
+            return plot_export.svg_bytes(self.graphics.ci)
+
+    @contextlib.contextmanager
+    def _drawn_directly(self) -> Iterator[None]:
+        """Exports draw each curve afresh at their own scale, never from the on-screen pixmaps."""
+        items = [curve.curve for curves in self.curves.values() for curve in curves.values()]
+        for item in items:
+            item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        try:
+            yield
+        finally:
+            for item in items:
+                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     # -- handlers --------------------------------------------------------------------------
     def _on_cursor_dragged(self, line: pg.InfiniteLine) -> None:

@@ -32,6 +32,7 @@ from ...core.schedule_table import write_schedule_csv
 from ...core.schedules import NoiseSchedule, make_schedule
 from .. import theme
 from ..state import AppState
+from ..throttle import Throttle
 from ..widgets.message_strip import MessageStrip
 from ..widgets.on_screen import OnScreenWatch, is_on_screen
 from .schedule_editor import ScheduleEditor
@@ -40,7 +41,10 @@ from .schedule_overlays import OverlayList
 from .schedule_plots import QUANTITIES, X_MODES, SchedulePlots
 from .schedule_readout import ScheduleReadout
 
-__all__ = ["SchedulePanel"]
+__all__ = ["SchedulePanel", "READOUT_INTERVAL_MS"]
+
+#: the readout's fastest rate while t changes (the cursor itself follows every t)
+READOUT_INTERVAL_MS = 100
 
 _TOGGLE_TEXT = {
     "beta": "β",
@@ -60,6 +64,8 @@ class SchedulePanel(QWidget):
         self._hover_x = math.nan
         self._cursor_stale = False  # t changed while the panel was off screen
         self._on_screen_watch = OnScreenWatch(self, self._on_shown)
+        # While t is dragged the table (rich text, slow to lay out) follows at up to 10 Hz.
+        self._readout_throttle = Throttle(self._refresh_readout, READOUT_INTERVAL_MS, self)
         self._last_folder = Path.home()
 
         self.message_strip = MessageStrip()
@@ -276,7 +282,7 @@ class SchedulePanel(QWidget):
             self._cursor_stale = True
             return
         self._update_cursor()
-        self._refresh_readout()
+        self._readout_throttle()
 
     def _on_shown(self) -> None:
         if self._cursor_stale:
