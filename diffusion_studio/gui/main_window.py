@@ -34,6 +34,7 @@ from . import theme
 from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
 from .panels.forward import ForwardPanel
 from .state import AppState
+from .window_dialogs import WindowDialogsMixin
 from .widgets.message_strip import MessageStrip
 
 __all__ = ["MainWindow", "DEMO_IMAGES"]
@@ -43,7 +44,7 @@ DEMO_IMAGES: tuple[tuple[str, str], ...] = (("Astronaut (Eileen Collins)", "astr
 _FILE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowDialogsMixin, QMainWindow):
     def __init__(
         self,
         state: AppState,
@@ -323,23 +324,6 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
-    def export_forward_animation(self) -> None:
-        """File > Export Forward Animation…: the export dialog over the current image, schedule and seed."""
-        from .dialogs.export_dialog import ExportDialog
-
-        if getattr(self, "_export_dialog", None) is not None and self._export_dialog.is_exporting():
-            self._export_dialog.show()
-            self._export_dialog.raise_()
-            return
-        try:
-            self._export_dialog = ExportDialog.for_forward(self.state, self)
-        except InputError as error:
-            self.show_error("Export", str(error))
-            return
-        self._export_dialog.exportFinished.connect(
-            lambda result: self.state.show_status(result.summary(), 8000))
-        self._export_dialog.show()
-
     # -- messages --------------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
         """Non-modal: a strip above the panels plus the status bar. Work goes on."""
@@ -373,39 +357,6 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_layout)
         for dock in self.docks.values():
             dock.setFloating(False)
-
-    def show_preferences(self) -> None:
-        from .dialogs.preferences_dialog import PreferencesDialog
-
-        if PreferencesDialog(self.settings, self).exec():
-            self.set_theme(self.settings.get("theme"))  # also saves
-
-    def show_shortcuts(self) -> None:
-        from .dialogs.shortcuts_dialog import ShortcutsDialog
-
-        ShortcutsDialog(self, self).exec()
-
-    def show_tour(self):
-        """Open the tour (non-modal); finishing or skipping it marks it as seen."""
-        from .dialogs.tour_dialog import TourDialog
-
-        self._tour = TourDialog(self)
-        self._tour.done.connect(self._on_tour_done)
-        self._tour.open()
-        return self._tour
-
-    def show_tour_if_first_run(self) -> None:
-        if not self.settings.get("tour_done"):
-            self.show_tour()
-
-    def _on_tour_done(self) -> None:
-        self.settings.set("tour_done", True)
-        self._save_settings()
-
-    def show_about(self) -> None:
-        from .dialogs.about_dialog import AboutDialog  # lazy: it asks torch for the devices
-
-        AboutDialog(self).exec()
 
     # -- persistence -----------------------------------------------------------------------
     def _restore_window(self, key: str) -> None:
