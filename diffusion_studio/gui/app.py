@@ -92,16 +92,21 @@ def run_app(image_path: str | os.PathLike | None = None, self_test: bool = False
     else:
         window.show_tour_if_first_run()
     code = int(app.exec())
-    _let_workers_finish()
+    _tear_down(app, window)
     return code
 
 
-def _let_workers_finish(timeout_ms: int = 5000) -> None:
-    """Give background workers (device list, model loads) a moment to end while the objects
-    they report to still exist, instead of dying mid-emit at interpreter exit."""
-    from PySide6.QtCore import QThreadPool
+def _tear_down(app, window, timeout_ms: int = 5000) -> None:
+    """End in a fixed order: background workers (device list, model loads) finish while the
+    objects they report to still exist, then the window is deleted while Qt is still fully up.
+    Left to interpreter exit, Qt's and Python's teardown race and can crash after a clean run."""
+    from PySide6.QtCore import QEvent, QThreadPool
 
     QThreadPool.globalInstance().waitForDone(timeout_ms)
+    window.close()
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
 
 
 def _quit_on_ctrl_c(app, window) -> None:
@@ -162,7 +167,6 @@ def _self_test(app, window) -> int:
         and panel.frames_rendered > 0
         and not window.grab().isNull()
     )
-    _let_workers_finish()
-    window.close()
+    _tear_down(app, window)
     print(f"diffusion-studio self-test: {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
