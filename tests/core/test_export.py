@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+from diffusion_studio.core.chain import ChainFrame
 from diffusion_studio.core.errors import InputError
 from diffusion_studio.core.export import (
     ExportOptions,
@@ -28,24 +28,13 @@ from diffusion_studio.core.export import (
 from diffusion_studio.core.schedules import make_schedule
 
 
-@dataclass(frozen=True)
-class FakeChainFrame:
-    index: int
-    t: int
-    alphas_cumprod: float
-    x_t: np.ndarray
-    pred_x0: np.ndarray
-    pred_noise: np.ndarray
-    is_final: bool
-
-
 def make_chain(n_frames=6, batch=4, size=8, channels=3, seed=0):
     rng = np.random.default_rng(seed)
     ts = np.linspace(999, 0, n_frames - 1).astype(int).tolist() + [-1]
     frames = []
     for i, t in enumerate(ts):
         arr = lambda: rng.integers(0, 256, (batch, size, size, channels), dtype=np.uint8)  # noqa: E731
-        frames.append(FakeChainFrame(i, t, 1.0 if t < 0 else 0.5, arr(), arr(), arr(), t < 0))
+        frames.append(ChainFrame(i, t, 1.0 if t < 0 else 0.5, arr(), arr(), arr(), t < 0))
     return frames
 
 
@@ -181,7 +170,7 @@ def test_caption_adds_a_bar_and_keeps_sizes_equal():
 
 
 def test_select_frames_even_and_dense():
-    frames = [FakeChainFrame(i, t, 0.5, None, None, None, t < 0) for i, t in enumerate(list(range(999, -1, -1)) + [-1])]
+    frames = [ChainFrame(i, t, 0.5, None, None, None, t < 0) for i, t in enumerate(list(range(999, -1, -1)) + [-1])]
     even = select_frames(frames, max_frames=5)
     assert len(even) == 5 and even[0] == 0 and even[-1] == len(frames) - 1
     dense = select_frames(frames, max_frames=10, spacing="dense_near_0")

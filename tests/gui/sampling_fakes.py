@@ -1,21 +1,10 @@
-"""ChainFrame-shaped fakes for the sampling panel's tests (no model, no torch)."""
+"""Made-up chains of real ChainFrames for the sampling panel's tests (no model, no torch)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class FakeFrame:
-    index: int
-    t: int
-    alphas_cumprod: float
-    x_t: np.ndarray
-    pred_x0: np.ndarray
-    pred_noise: np.ndarray
-    is_final: bool
+from diffusion_studio.core.chain import ChainFrame
 
 
 def fake_chain(num_frames: int = 11, batch: int = 4, size: int = 8, channels: int = 1, T: int = 100):
@@ -27,5 +16,5 @@ def fake_chain(num_frames: int = 11, batch: int = 4, size: int = 8, channels: in
         values = (np.arange(batch) * 40 + i).astype(np.uint8)
         x_t = np.broadcast_to(values[:, None, None, None], (batch, size, size, channels)).copy()
         final = t < 0
-        frames.append(FakeFrame(i, int(t), 1.0 if final else float(alphas[t]), x_t, 255 - x_t, x_t // 2, final))
+        frames.append(ChainFrame(i, int(t), 1.0 if final else float(alphas[t]), x_t, 255 - x_t, x_t // 2, final))
     return frames
