@@ -103,7 +103,8 @@ def _tear_down(app, window, timeout_ms: int = 5000) -> None:
     from PySide6.QtCore import QEvent, QThreadPool
 
     QThreadPool.globalInstance().waitForDone(timeout_ms)
-    window.close()
+    if window.isVisible():  # after app.exec() it is closed already: no second closeEvent
+        window.close()
     window.deleteLater()
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
