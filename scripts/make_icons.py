@@ -1,4 +1,4 @@
-"""Render the application icon set into diffusion_studio/resources/icons/.
+"""Render the application icon set into resources/icons/.
 
 The icon is made by our own forward process: a shaded sphere noised with
 q_sample, t falling from left (pure noise) to right (clean), on a cosine schedule.
@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from diffusion_studio.core.forward import q_sample
 from diffusion_studio.core.schedules import make_schedule
 
-OUT = Path(__file__).resolve().parent.parent / "diffusion_studio" / "resources" / "icons"
+OUT = Path(__file__).resolve().parent.parent / "resources" / "icons"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 BIG = 1024
 PIXEL = 32  # the noise is drawn in coarse "pixels" so it still reads at small sizes

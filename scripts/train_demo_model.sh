@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Train the demo model shipped in diffusion_studio/resources/demo_model/ (what the sampling panel
+# Train the demo model shipped in resources/demo_model/ (what the sampling panel
 # opens on first launch): the cpu-tiny preset (1.1 M parameters) on the built-in 1797 handwritten
 # digits at 16 px, on the CPU, by our own trainer. On a shared 2-core machine it stops after
 # 14 minutes at the latest (--max-minutes), usually before the 1000 steps.
 # Then only config.json, model_ema.safetensors, metrics.jsonl and the last sample grid are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=diffusion_studio/resources/demo_model
+OUT=resources/demo_model
 PYTHON=${PYTHON:-.venv/bin/python}
 rm -rf "$OUT"
 "$PYTHON" -m diffusion_studio train --demo --out "$OUT" --preset cpu-tiny --image-size 16 \

@@ -62,16 +62,18 @@ def test_pyinstaller_spec_hidden_imports_exist():
     assert (ROOT / "packaging" / "entry.py").exists()
 
 
-def test_every_shipped_resource_is_package_data():
-    import glob
-    import tomllib
+def test_every_shipped_resource_is_in_the_wheel(tmp_path):
+    """resources/ at the top of the repository installs as diffusion_studio/resources/ (setup.py)."""
+    import subprocess
+    import sys
+    import zipfile
 
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "diffusion_studio"
-    ]
-    package = ROOT / "diffusion_studio"
-    covered = {Path(p) for pattern in patterns for p in glob.glob(str(package / pattern), recursive=True)}
-    shipped = {p for p in (package / "resources").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(ROOT),
+                    "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("diffusion_studio-*.whl")
+    in_wheel = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {"diffusion_studio/resources/" + p.relative_to(ROOT / "resources").as_posix()
+               for p in (ROOT / "resources").rglob("*") if p.is_file()}
     assert shipped, "resources/ is empty"
-    assert not shipped - covered, f"not in the wheel: {sorted(map(str, shipped - covered))}"
-    assert (package / "resources" / "demo_model" / "model_ema.safetensors") in covered
+    assert not shipped - in_wheel, f"not in the wheel: {sorted(shipped - in_wheel)}"
+    assert "diffusion_studio/resources/demo_model/model_ema.safetensors" in in_wheel

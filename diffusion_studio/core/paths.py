@@ -10,7 +10,7 @@ from platformdirs import PlatformDirs
 __all__ = ["APP_NAME", "config_dir", "data_dir", "runs_dir", "cache_dir", "log_dir", "resource_path"]
 
 APP_NAME = "DiffusionStudio"
-_RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def _dirs() -> PlatformDirs:
@@ -48,6 +48,13 @@ def log_dir() -> Path:
     return _ensure(_override("logs") or Path(_dirs().user_log_dir))
 
 
+def _resources_dir() -> Path:
+    # Installed (wheel, PyInstaller): diffusion_studio/resources/. A source checkout or an
+    # editable install: the repository's top-level resources/ (setup.py maps one to the other).
+    installed = _PACKAGE / "resources"
+    return installed if installed.is_dir() else _PACKAGE.parent / "resources"
+
+
 def resource_path(*parts: str) -> Path:
-    """A file shipped inside the package's resources/ folder."""
-    return _RESOURCES.joinpath(*parts)
+    """A file shipped in the resources/ folder (demo photos, dataset, model, icons)."""
+    return _resources_dir().joinpath(*parts)
