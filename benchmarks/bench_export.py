@@ -13,7 +13,6 @@ PSNR is over all decoded frames against the exact RGB source frames.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform

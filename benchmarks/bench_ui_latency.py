@@ -240,7 +240,7 @@ def main() -> None:
     probes = {"training": ([], []), "idle": ([], [])}
     errors = []
     threads = None
-    for index in range(args.rounds):
+    for _round in range(args.rounds):
         headless_round = phase("headless", per_round)
         gui_round = phase("gui", per_round, args.idle_seconds / args.rounds)
         threads = headless_round.get("torch_threads")

@@ -22,7 +22,6 @@ optimiser, scaler, RNG and data order: the continued run equals an uninterrupted
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -30,7 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .checkpoint import SAMPLES_DIR, append_metrics, save_checkpoint, step_dir_name, truncate_metrics
+from .checkpoint import SAMPLES_DIR, save_checkpoint, step_dir_name, truncate_metrics
 from .device import cpu_threads_leaving_one_core
 from .distributed import DistContext
 from .ema import EMA

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from PIL import Image, ImageSequence
+from PIL import Image
 from PySide6.QtCore import Qt
 
 from diffusion_studio.core.chain import ChainFrame

@@ -41,7 +41,7 @@ def test_new_t_does_not_relayout_the_forward_panel(qtbot):
     for t in (10, 500, 999, 3):
         before = panel.frames_rendered
         state.set_timestep(t)
-        qtbot.waitUntil(lambda: panel.frames_rendered > before)
+        qtbot.waitUntil(lambda before=before: panel.frames_rendered > before)
     qtbot.wait(20)
     assert requests.count == 0
     assert panel.numbers.value_text("t") == "3"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .decode import DEMO_DIGITS_COUNT, DEMO_SOURCE, decode_image, demo_dataset_tensor, load_images_tensor
-from .scan import ScanProgress, ScanReport, iter_scan, list_image_files, scan_folder, skip_kind
+from .decode import DEMO_DIGITS_COUNT, DEMO_SOURCE, decode_image, demo_dataset_tensor, load_images_tensor, skip_kind
+from .scan import ScanProgress, ScanReport, iter_scan, list_image_files, scan_folder
 
 __all__ = [
     "BatchSource",

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import InputError
 from .decode import decode_image, load_images_tensor
-from .scan import skip_kind
+from .decode import skip_kind
 
 __all__ = ["BatchSource", "choose_batch_source", "decoded_bytes", "default_memory_budget"]
 

@@ -29,6 +29,7 @@ __all__ = [
     "demo_dataset_tensor",
     "DEMO_DIGITS_COUNT",
     "DEMO_SOURCE",
+    "skip_kind",
 ]
 
 DEMO_SOURCE = "demo:digits"
@@ -135,8 +136,6 @@ def load_images_tensor(
     """
     import torch
 
-    from .scan import skip_kind
-
     total = len(paths)
     out = torch.empty((total, channels, image_size, image_size), dtype=torch.uint8)
     skipped: list[dict[str, str]] = []
@@ -179,3 +178,20 @@ def demo_dataset_tensor(image_size: int = 16) -> "torch.Tensor":
     if not 4 <= int(image_size) <= 512:
         raise InputError(f"The image size must be between 4 and 512 pixels, got {image_size}")
     return _demo_digits(int(image_size)).clone()
+
+
+def skip_kind(reason: str) -> str:
+    """A short category for a skip reason, for the summary line ("corrupt", "empty" …)."""
+    text = reason.lower()
+    for needle, kind in (
+        ("empty (0 bytes)", "empty"),
+        ("truncated", "truncated"),
+        ("not an image", "not an image"),
+        ("too large", "too large"),
+        ("decompression bomb", "too large"),
+        ("cannot read", "unreadable"),
+        ("corrupt", "corrupt"),
+    ):
+        if needle in text:
+            return kind
+    return "unreadable"

@@ -24,9 +24,9 @@ from PIL import Image
 from ..atomic import atomic_write_text
 from ..errors import InputError
 from ..images import IMAGE_EXTENSIONS, ImageLoadError
-from .decode import decode_for_scan
+from .decode import decode_for_scan, skip_kind
 
-__all__ = ["ScanProgress", "ScanReport", "iter_scan", "scan_folder", "list_image_files", "skip_kind"]
+__all__ = ["ScanProgress", "ScanReport", "iter_scan", "scan_folder", "list_image_files"]
 
 REPORT_VERSION = 1
 
@@ -138,23 +138,6 @@ def _looks_gray(img: Image.Image) -> bool:
         return False
     red, green, blue = img.split()
     return red.tobytes() == green.tobytes() == blue.tobytes()
-
-
-def skip_kind(reason: str) -> str:
-    """A short category for a skip reason, for the summary line ("corrupt", "empty" …)."""
-    text = reason.lower()
-    for needle, kind in (
-        ("empty (0 bytes)", "empty"),
-        ("truncated", "truncated"),
-        ("not an image", "not an image"),
-        ("too large", "too large"),
-        ("decompression bomb", "too large"),
-        ("cannot read", "unreadable"),
-        ("corrupt", "corrupt"),
-    ):
-        if needle in text:
-            return kind
-    return "unreadable"
 
 
 @dataclass

@@ -226,7 +226,8 @@ def updates_from_subprocess(config: Any, control: TrainingControl, *, max_rate_h
                 kind, payload = updates.get(timeout=0.25)
             except queue_module.Empty:
                 if not process.is_alive():
-                    raise ChildFailed(f"the training process ended unexpectedly (exit code {process.exitcode})")
+                    raise ChildFailed(
+                        f"the training process ended unexpectedly (exit code {process.exitcode})") from None
                 continue
             if kind == "update":
                 yield payload
