@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                     "and write each sample and a grid as PNGs; --gif also writes the denoising chain.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder, step folder, .safetensors file, or 'demo'")
-    p.add_argument("--num", type=int, default=16, help="number of samples (16)")
+    p.add_argument("--num", type=int, default=16,
+                   help="number of samples (16); many are drawn in chunks that fit in memory, chunk k from seed+k")
     p.add_argument("--sampler", default="ddim", help="ddpm, ddim or dpm_solver (ddim)")
     p.add_argument("--steps", type=int, default=50,
                    help="sampler steps (50); for ddpm, a value ≥ T runs the full chain")
@@ -54,41 +55,31 @@ def _png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _resolve_run(run_dir: str) -> Path:
-    from ..core.checkpoint import DEMO_MODEL_DIR
-    from ..core.errors import InputError
+def _settings(args):
+    from ..core.sampling import SamplerSettings
+    from ..core.validation import validated
 
-    if run_dir == "demo":
-        demo = Path(DEMO_MODEL_DIR)
-        if not demo.exists():
-            raise InputError(f"the bundled demo model is missing from this installation ({demo})")
-        return demo
-    return Path(run_dir)
+    labels = {"sampler": "--sampler", "steps": "--steps", "eta": "--eta", "seed": "--seed", "device": "--device"}
+    fields = {"sampler": args.sampler, "steps": args.steps, "seed": args.seed, "device": args.device}
+    if args.eta is not None:
+        fields["eta"] = args.eta
+    return validated(SamplerSettings, fields, what="sample", labels=labels)
 
 
 def _check_options(args) -> None:
     from ..core.errors import InputError
 
-    if args.num < 1:
-        raise InputError(f"--num must be at least 1, got {args.num}")
-    if args.steps < 1:
-        raise InputError(f"--steps must be at least 1, got {args.steps}")
+    if not 1 <= args.num <= 100_000:
+        raise InputError(f"--num must be between 1 and 100000, got {args.num}")
     if args.stride is not None and args.stride < 1:
         raise InputError(f"--stride must be at least 1, got {args.stride}")
+    if args.eta is not None and args.sampler.lower() != "ddim":
+        raise InputError(f"--eta is DDIM's noise; the {args.sampler} sampler has none")
     if args.gif and not str(args.gif).lower().endswith(".gif"):
         raise InputError(f"--gif needs a path ending in .gif, got {args.gif}")
     from .export_options import options_from_args
 
     options_from_args(args)  # export flags out of range fail before sampling
-
-
-def _make_sampler(loaded, args):
-    from ..core.samplers import SAMPLER_ALIASES, make_sampler
-
-    name = SAMPLER_ALIASES.get(args.sampler.lower(), args.sampler.lower())
-    T = loaded.schedule.num_timesteps
-    num_steps = None if name == "ddpm" and args.steps >= T else args.steps
-    return make_sampler(name, loaded.schedule, prediction=loaded.prediction, num_steps=num_steps, eta=args.eta)
 
 
 def _write_gif(frames, path: Path, args) -> None:
@@ -101,15 +92,14 @@ def _write_gif(frames, path: Path, args) -> None:
 
 def run(args) -> int:
     from ..core.atomic import atomic_write_bytes, check_writable_dir
-    from ..core.chain import ChainFrame, chain_frame_count, run_chain
-    from ..core.checkpoint import load_model
-    from ..core.device import pick_device
+    from ..core.chain import DEFAULT_FRAME_BUDGET_BYTES, stride_for_budget
     from ..core.export import tile_grid
+    from ..core.sampling import build_sampler, chunk_size_for, load_for_sampling, sample_in_chunks
 
     _check_options(args)
-    device = pick_device(args.device)
-    loaded = load_model(_resolve_run(args.run_dir), device=device, prefer_ema=not args.raw_weights)
-    sampler = _make_sampler(loaded, args)
+    settings = _settings(args)
+    loaded = load_for_sampling(args.run_dir, settings.device, prefer_ema=not args.raw_weights)
+    sampler = build_sampler(loaded.schedule, loaded.prediction, settings)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_writable_dir(out_dir)
@@ -118,40 +108,40 @@ def run(args) -> int:
 
     num_steps = sampler.num_steps
     if args.gif:
+        # about DEFAULT_GIF_FRAMES frames, fewer if the whole batch's frames would not fit the budget
         stride = args.stride or max(1, math.ceil(num_steps / DEFAULT_GIF_FRAMES))
+        stride = max(stride, stride_for_budget(num_steps, args.num, loaded.image_size, loaded.channels,
+                                               DEFAULT_FRAME_BUDGET_BYTES))
     else:
         stride = num_steps  # only the first and the final frame are kept in memory
+    chunk = chunk_size_for(loaded)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=num_steps, desc=f"{sampler.describe()}", unit="step", file=sys.stderr, leave=False)
-    frames: list[ChainFrame] = []
-    done = 0
+        chunks = math.ceil(args.num / chunk)
+        bar = tqdm(total=num_steps * chunks, desc=f"{sampler.describe()}" + (f", {chunks} chunks" if chunks > 1 else ""),
+                   unit="step", file=sys.stderr, leave=False)
+    frames = []
     try:
-        for item in run_chain(loaded.model, sampler, num_samples=args.num, seed=args.seed,
-                              image_size=loaded.image_size, channels=loaded.channels, device=device,
-                              stride=stride, progress=bar is not None):
-            step = item.index + 1 if isinstance(item, ChainFrame) else item.step
-            if bar is not None:
-                bar.update(min(step, num_steps) - done)
-                done = min(step, num_steps)
-            if isinstance(item, ChainFrame) and (args.gif or item.is_final):
-                frames.append(item)
+        for item in sample_in_chunks(loaded, settings, args.num, stride=stride, chunk_size=chunk):
+            if isinstance(item, list):
+                frames = item
+            elif bar is not None:
+                bar.update(item.step - bar.n)
     finally:
         if bar is not None:
             bar.close()
-    assert frames and frames[-1].is_final
-    if args.gif:
-        assert len(frames) == chain_frame_count(num_steps, stride)
 
     samples = frames[-1].x_t
     for i, image in enumerate(samples):
         atomic_write_bytes(out_dir / f"sample_{i:03d}.png", _png_bytes(image))
     atomic_write_bytes(out_dir / "grid.png", _png_bytes(tile_grid(samples, pad_color=(0, 0, 0))))
+    device = next(loaded.model.parameters()).device
     print(f"wrote {len(samples)} samples and grid.png to {out_dir} ({sampler.describe()}, seed {args.seed}, "
           f"{loaded.image_size}px, {device})")
     if args.gif:
         _write_gif(frames, Path(args.gif), args)
         print(f"wrote the chain ({len(frames)} frames, every {stride} steps) to {args.gif}")
     return 0
+

@@ -8,7 +8,8 @@ first and the final frame.
 
 Memory: a frame holds three uint8 (N, H, W, C) arrays, 3·N·H·W·C bytes. A 1000-step chain
 of 64 RGB images at 64² is 1001 × 2.25 MiB ≈ 2.2 GiB at stride 1, 754 MiB at stride 3
-(:func:`stride_for_budget` picks 3 for a 1 GiB budget; ``stride="auto"`` does that here).
+(:func:`stride_for_budget` picks 3 for the 768 MiB budget; ``stride="auto"`` does that here, and
+the Sample panel and ``diffusion-studio sample`` keep every chain within the same budget).
 
 Reproducible across devices: the starting noise and every step's noise come from one
 ``torch.Generator`` on the CPU seeded with ``seed``, then move to the model's device.
@@ -43,8 +44,8 @@ __all__ = [
     "to_uint8_images",
 ]
 
-#: What ``stride="auto"`` keeps the frames of one chain under.
-DEFAULT_FRAME_BUDGET_BYTES = 1 << 30
+#: What the frames of one chain are kept under (``stride="auto"``, the Sample panel, the CLI).
+DEFAULT_FRAME_BUDGET_BYTES = 768 * 2**20
 #: ε̂ is shown with ±2.5σ mapped onto 0 … 255 (as the forward explorer shows ε).
 NOISE_DISPLAY_SIGMAS = 2.5
 _VIEWS_PER_FRAME = 3  # x_t, x̂0, ε̂

@@ -103,3 +103,17 @@ def test_bad_options_exit_2(run_dir, tmp_path, capsys, extra, message):
     assert _sample(run_dir, tmp_path / "out", *extra) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_many_samples_are_drawn_in_chunks_that_fit_the_budget(run_dir, tmp_path, monkeypatch):
+    from diffusion_studio.core import sampling
+
+    monkeypatch.setattr(sampling, "ACTIVATION_BUDGET_BYTES", 1)  # one sample per chunk
+    assert _sample(run_dir, tmp_path / "many", "--num", "3", "--steps", "4", "--seed", "7", "--gif",
+                   str(tmp_path / "c.gif")) == 0
+    monkeypatch.undo()
+    assert _sample(run_dir, tmp_path / "one", "--num", "1", "--steps", "4", "--seed", "8") == 0
+    # chunk k is drawn from seed + k: the second chunk is the one-sample run with seed 8
+    second = np.asarray(Image.open(tmp_path / "many" / "sample_001.png"))
+    assert np.array_equal(second, np.asarray(Image.open(tmp_path / "one" / "sample_000.png")))
+    assert Image.open(tmp_path / "c.gif").n_frames > 2

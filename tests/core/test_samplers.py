@@ -389,3 +389,41 @@ def test_sdedit_tail_starts_at_or_below_start_t():
     assert tail[0] == 500 and tail[-1] == 0 and tail.size == 26
     with pytest.raises(SamplerError):
         DDIMSampler(make_schedule("linear", T), num_steps=10, spacing="trailing").timesteps_from(50)
+
+
+# ---------------------------------------------------------------------------- schedules at their limits
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(["linear", "scaled_linear", "sigmoid", "quadratic"]),
+    timesteps=st.sampled_from([2, 3, 10, 1000, 10000]),
+    betas=st.sampled_from([(0.0, 0.02), (1e-4, 0.02), (1e-4, 0.999), (0.0, 0.999999)]),
+    zero_terminal_snr=st.booleans(),
+    prediction=st.sampled_from(["epsilon", "sample", "v_prediction"]),
+    sampler=st.sampled_from([("ddpm", {}), ("ddim", {"eta": 0.5}), ("ddim", {"use_clipped_model_output": True}),
+                             ("dpm_solver", {})]),
+)
+def test_no_sampler_divides_by_zero_where_alpha_bar_is_exactly_0_or_1(name, timesteps, betas, zero_terminal_snr,
+                                                                       prediction, sampler):
+    # ᾱ = 0 at the end (zero terminal SNR, or underflow over a long chain: several exact zeros) and
+    # ᾱ = 1 at the start (β = 0): every step takes the limit; with clipping the chain stays finite.
+    from diffusion_studio.core.errors import InputError
+    from diffusion_studio.core.samplers import make_sampler
+
+    try:
+        schedule = make_schedule(name, timesteps, zero_terminal_snr=zero_terminal_snr, beta_start=betas[0],
+                                 beta_end=betas[1])
+    except InputError:
+        return  # a schedule the lab refuses (with its own message) never reaches a sampler
+    kind, options = sampler
+    steps = {"dpm_solver": max(1, min(timesteps - 1, 20)), "ddim": min(timesteps, 50)}.get(kind)
+    chain = make_sampler(kind, schedule, prediction=prediction, num_steps=steps, **options)
+    x = torch.randn(1, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(1)
+    for t in chain.timesteps:
+        x = chain.step(torch.randn(x.shape, generator=generator), int(t), x, generator=generator).prev_sample
+    assert torch.isfinite(x).all()

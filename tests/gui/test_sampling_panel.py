@@ -270,26 +270,6 @@ def test_export_opens_the_dialog_with_what_is_shown(qtbot, panel):
     dialog.reject()
 
 
-@pytest.mark.parametrize("how", ["stop flag", "generator closed"])
-def test_an_interrupted_chain_leaves_the_thread_out_of_inference_mode(panel, how):
-    # Worker threads are pooled: a chain abandoned inside torch.inference_mode() would break the
-    # next job on that thread (training: "does not require grad").
-    from diffusion_studio.gui.panels.sampling.worker import ChainRequest, FrameBatch, StopFlag, sample_chains
-
-    settings = SamplerSettings(sampler="ddpm", steps=T, batch_size=1)
-    stop = StopFlag()
-    chains = sample_chains(panel.loaded_model, [ChainRequest("x", settings)], stop, min_interval_s=0.0)
-    first = next(item for item in chains if isinstance(item, FrameBatch))
-    assert first.frames and torch.is_inference_mode_enabled()  # suspended inside the chain
-    if how == "stop flag":
-        stop.set()
-        rest = list(chains)
-        assert not any(batch.done for batch in rest)
-    else:
-        chains.close()
-    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
-
-
 def test_in_the_main_window_keys_drive_the_player_not_the_forward_view(qtbot, tiny_run):
     from diffusion_studio.gui.main_window import MainWindow
 
@@ -317,14 +297,6 @@ def test_in_the_main_window_keys_drive_the_player_not_the_forward_view(qtbot, ti
     qtbot.keyClick(panel.viewer.views[0].image_view, Qt.Key.Key_Left)
     assert panel.timeline.index == 3 and state.timestep == t_before
     window.close()
-
-
-def test_every_sampler_clips_x0_to_the_data_range(panel):
-    from diffusion_studio.gui.panels.sampling.worker import build_sampler
-
-    for name in ("ddpm", "ddim", "dpm_solver"):
-        sampler = build_sampler(panel.loaded_model, SamplerSettings(sampler=name, steps=10))
-        assert sampler.clip_sample and sampler.num_steps == 10 and sampler.prediction == "epsilon"
 
 
 def test_first_launch_samples_from_the_bundled_demo_model(qtbot):

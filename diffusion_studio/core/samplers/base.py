@@ -39,6 +39,12 @@ __all__ = [
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "sample", "v_prediction")
 SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
 
+#: Where a conversion divides by √ᾱ or √(1 − ᾱ) and the schedule gives exactly 0 (zero terminal SNR,
+#: or ᾱ underflowing over a long chain; β = 0 at the start), that 0 is replaced by this — diffusers'
+#: choice (the smallest fp16 subnormal) for the first σ of a zero-SNR schedule — so the step takes the
+#: limit instead of dividing by zero. Nonzero values, however small, are used as they are.
+MIN_VARIANCE = 2.0**-24
+
 
 class SamplerError(InputError):
     """A sampler was asked for with options that cannot work."""
@@ -79,7 +85,7 @@ def predict_x0(model_output, sample, alpha_prod: float, prediction: str):
     """x̂0 from the model output at a level with ᾱ = ``alpha_prod`` (Ho et al. eq. 15; Salimans & Ho §4)."""
     if prediction == "epsilon":
         # (1) x̂0 = (x_t − √(1−ᾱ_t)·ε̂) / √ᾱ_t
-        return (sample - math.sqrt(1.0 - alpha_prod) * model_output) / math.sqrt(alpha_prod)
+        return (sample - math.sqrt(1.0 - alpha_prod) * model_output) / math.sqrt(alpha_prod or MIN_VARIANCE)
     if prediction == "sample":
         return model_output
     if prediction == "v_prediction":
@@ -94,7 +100,7 @@ def predict_epsilon(model_output, sample, alpha_prod: float, prediction: str):
         return model_output
     if prediction == "sample":
         # ε̂ = (x_t − √ᾱ_t·x̂0) / √(1−ᾱ_t)
-        return (sample - math.sqrt(alpha_prod) * model_output) / math.sqrt(1.0 - alpha_prod)
+        return (sample - math.sqrt(alpha_prod) * model_output) / math.sqrt((1.0 - alpha_prod) or MIN_VARIANCE)
     if prediction == "v_prediction":
         # ε̂ = √ᾱ_t·v̂ + √(1−ᾱ_t)·x_t
         return math.sqrt(alpha_prod) * model_output + math.sqrt(1.0 - alpha_prod) * sample
@@ -156,8 +162,11 @@ class Sampler:
         self.thresholding = bool(thresholding)
         self.dynamic_thresholding_ratio = float(dynamic_thresholding_ratio)
         self.sample_max_value = float(sample_max_value)
-        # Python floats in float64: ᾱ_t for every training timestep.
+        # Python floats in float64: ᾱ_t for every training timestep, and Σ_{s≤t} log α_s, from which
+        # ᾱ_t/ᾱ_t' is exact even where both have underflowed to 0.
         self._alphas_cumprod: Sequence[float] = schedule.alphas_cumprod.tolist()
+        with np.errstate(divide="ignore"):
+            self._log_alphas_cumsum: Sequence[float] = np.cumsum(np.log(schedule.alphas)).tolist()
         self.timesteps: np.ndarray = np.arange(schedule.num_timesteps - 1, -1, -1, dtype=np.int64)
         self._index_of: dict[int, int] = {}
 
@@ -189,6 +198,13 @@ class Sampler:
     def alpha_cumprod(self, t: int) -> float:
         """ᾱ_t as a float64 Python float (1.0 for t = −1, the clean image)."""
         return 1.0 if t < 0 else self._alphas_cumprod[t]
+
+    def alpha_ratio(self, t: int, prev_t: int) -> float:
+        """ᾱ_t / ᾱ_{t'} = ∏_{t' < s ≤ t} α_s: the α of one (possibly spaced) step from t to t' < t."""
+        if prev_t < 0:
+            return self.alpha_cumprod(t)
+        log_ratio = self._log_alphas_cumsum[t] - self._log_alphas_cumsum[prev_t]
+        return 0.0 if math.isnan(log_ratio) else math.exp(log_ratio)  # −inf − (−inf): both past an α = 0
 
     def timesteps_from(self, start_t: int) -> np.ndarray:
         """The tail of the chain that starts at the largest timestep ≤ ``start_t`` (for SDEdit)."""

@@ -74,10 +74,11 @@ class DDIMSampler(Sampler):
         # 2. clip or threshold x̂0
         pred_x0 = self._process_x0(pred_x0)
         if self.use_clipped_model_output:
-            pred_epsilon = (x_t - math.sqrt(alpha_prod_t) * pred_x0) / math.sqrt(beta_prod_t)
+            pred_epsilon = predict_epsilon(pred_x0, x_t, alpha_prod_t, "sample")
 
-        # 3. σ_t(η), eq. 16
-        variance = (1.0 - alpha_prod_prev) / beta_prod_t * (1.0 - alpha_prod_t / alpha_prod_prev)
+        # 3. σ_t(η), eq. 16; ᾱ_t/ᾱ_{t'} exact where both underflowed to 0; no noise where none was added yet
+        step_alpha = self.alpha_ratio(t, prev_t) if prev_t >= 0 else alpha_prod_t / alpha_prod_prev
+        variance = (1.0 - alpha_prod_prev) / beta_prod_t * (1.0 - step_alpha) if beta_prod_t > 0 else 0.0
         std_dev_t = self.eta * math.sqrt(variance)
 
         # 4. "direction pointing to x_t", eq. 12: √(1 − ᾱ_{t'} − σ_t²)·ε̂

@@ -55,11 +55,13 @@ class DDPMSampler(Sampler):
         alpha_prod_prev = self.alpha_cumprod(prev_t)
         beta_prod_t = 1.0 - alpha_prod_t
         beta_prod_prev = 1.0 - alpha_prod_prev
-        current_alpha_t = alpha_prod_t / alpha_prod_prev
+        current_alpha_t = self.alpha_ratio(t, prev_t)  # ᾱ_t/ᾱ_{t'}, exact where both underflowed to 0
         current_beta_t = 1.0 - current_alpha_t
 
         # 1. x̂0 from the model output (eq. 15 for ε), then clip or threshold it
         pred_x0 = self._process_x0(self.predict_x0(model_output, t, x_t))
+        if beta_prod_t == 0.0:
+            return StepOutput(pred_x0, pred_x0)  # no noise has been added up to t (β = 0): x_t' = x0
 
         # 2. posterior mean μ̃_t(x_t, x̂0), eq. 7:
         #    √ᾱ_{t'}·β_t/(1−ᾱ_t)·x̂0 + √α_t·(1−ᾱ_{t'})/(1−ᾱ_t)·x_t

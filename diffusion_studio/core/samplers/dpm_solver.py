@@ -15,12 +15,10 @@ import math
 import numpy as np
 
 from ..schedules import NoiseSchedule
-from .base import Sampler, SamplerError, StepOutput
+from .base import MIN_VARIANCE, Sampler, SamplerError, StepOutput
 
 __all__ = ["DPMSolverSampler", "dpm_solver_timesteps"]
 
-# diffusers keeps the first σ finite under zero terminal SNR with the smallest fp16 subnormal.
-_MIN_ALPHA_CUMPROD = 2.0**-24
 
 
 def dpm_solver_timesteps(num_train_timesteps: int, num_steps: int, spacing: str) -> np.ndarray:
@@ -76,7 +74,9 @@ class DPMSolverSampler(Sampler):
     def alpha_cumprod(self, t: int) -> float:
         if t < 0:
             return 1.0
-        return self._alphas_cumprod[t] or _MIN_ALPHA_CUMPROD  # ᾱ = 0 only under zero terminal SNR
+        # λ = log(α/σ) needs 0 < ᾱ < 1: ᾱ = 0 under zero terminal SNR (or underflow), 1 where β = 0
+        alpha_prod = self._alphas_cumprod[t] or MIN_VARIANCE
+        return alpha_prod if alpha_prod < 1.0 else 1.0 - MIN_VARIANCE
 
     def _alpha_sigma_lambda(self, t: int) -> tuple[float, float, float]:
         alpha_prod = self.alpha_cumprod(t)
@@ -105,7 +105,7 @@ class DPMSolverSampler(Sampler):
             # 3. first-order update (= DDIM, η = 0), DPM-Solver++ eq. 9 / Alg. 2 first step:
             #    x_t = (σ_t/σ_s)·x_s − α_t·(e^{−h} − 1)·x̂0
             prev_sample = (sigma_next / sigma_s0) * x_t - phi * pred_x0
-            if has_history:
+            if has_history and h != 0.0 and lambda_s0 != self._prev_lambda:
                 # 4. 2M, Alg. 2: r = h_{i−1}/h_i, D = (1 + 1/(2r))·x̂0_i − 1/(2r)·x̂0_{i−1}
                 #    written as diffusers' midpoint form D0 + ½·D1, D1 = (x̂0_i − x̂0_{i−1})/r
                 r0 = (lambda_s0 - self._prev_lambda) / h

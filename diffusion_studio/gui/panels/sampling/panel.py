@@ -32,16 +32,8 @@ from .model_picker import ModelPicker, demo_model_dir, describe_loaded
 from .sdedit import SDEditControls
 from .settings import SamplerSettingsForm
 from .viewer import Chain, ChainViewer
-from .worker import (
-    ChainRequest,
-    ChainStarted,
-    FrameBatch,
-    ModelReady,
-    StopFlag,
-    make_loading_worker,
-    make_sampling_worker,
-    prepare_start_image,
-)
+from ....core.sampling import ChainRequest, ChainStarted, FrameBatch, ModelReady, StopFlag, prepare_start_image
+from .worker import make_loading_worker, make_sampling_worker
 
 __all__ = ["SamplingPanel"]
 

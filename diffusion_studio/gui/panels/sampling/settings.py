@@ -1,9 +1,8 @@
-"""Sampler settings: a plain dataclass and the form that edits it."""
+"""The form that edits :class:`core.sampling.SamplerSettings`."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -16,57 +15,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.samplers import SAMPLER_NAMES
+from ....core.sampling import SamplerSettings, default_steps, sampler_label
 from ...devices import detect_devices
 
-__all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_choices", "device_choices", "SAMPLER_LABELS"]
-
-#: display names; keys are core.samplers names (unknown names are shown as they are)
-SAMPLER_LABELS = {
-    "ddpm": "DDPM (ancestral)",
-    "ddim": "DDIM",
-    "dpm_solver": "DPM-Solver++ 2M",
-    "dpmsolver++": "DPM-Solver++ 2M",
-    "dpm_solver_pp": "DPM-Solver++ 2M",
-    "dpmsolver": "DPM-Solver++ 2M",
-}
-#: a good default step count per sampler family (DDPM: the full chain of a T = 1000 model)
-DEFAULT_STEPS = {"ddpm": 1000, "ddim": 100}
-DEFAULT_FAST_STEPS = 20
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    # DDIM 100 by default: a smooth 101-frame chain in seconds on a CPU (DDPM's 1000 take ~10× longer)
-    sampler: str = "ddim"
-    steps: int = 100  # spaced over the schedule's T ("leading", as diffusers); T = the full chain
-    eta: float = 0.0  # DDIM only: 0 = deterministic, 1 = DDPM-like noise
-    batch_size: int = 16
-    seed: int = 0
-    device: str = "auto"
-
-    def with_(self, **changes) -> "SamplerSettings":
-        return replace(self, **changes)
-
-    def describe(self) -> str:
-        name = sampler_label(self.sampler)
-        eta = f", η = {self.eta:g}" if self.sampler == "ddim" else ""
-        return f"{name}, {self.steps} steps{eta}, seed {self.seed}"
-
-
-def sampler_label(name: str) -> str:
-    try:
-        from ....core.samplers import SAMPLER_LABELS as core_labels
-    except ImportError:
-        core_labels = {}
-    return core_labels.get(name) or SAMPLER_LABELS.get(name, name)
+__all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_choices", "device_choices"]
 
 
 def sampler_choices() -> list[str]:
     """The samplers core provides, in its order."""
-    try:
-        from ....core.samplers import SAMPLER_NAMES
-    except ImportError:  # core not there yet: the names the interface promises
-        return ["ddpm", "ddim", "dpm_solver"]
     return list(SAMPLER_NAMES)
 
 
@@ -78,10 +35,6 @@ def device_choices(devices: list) -> list[tuple[str, str]]:
     if not any(value == "cpu" for value, _ in choices):
         choices.append(("cpu", "cpu"))
     return choices
-
-
-def default_steps(sampler: str) -> int:
-    return DEFAULT_STEPS.get(sampler, DEFAULT_FAST_STEPS)
 
 
 class SamplerSettingsForm(QWidget):
