@@ -25,12 +25,7 @@ TINY = dict(in_channels=1, base_channels=8, channel_mults=(1, 2), num_res_blocks
             image_size=SIZE)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_unet(seed: int, **settings) -> UNet:

@@ -25,13 +25,7 @@ from diffusion_studio.core.unet import (
 from diffusion_studio.core.unet_config import MAX_DEFAULT_ATTENTION_SIZE, norm_groups_for
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny convolutions on a shared 2-core machine: one thread avoids OpenMP oversubscription.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(), dropout=0.0)

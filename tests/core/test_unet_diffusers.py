@@ -8,12 +8,7 @@ from diffusers.models.embeddings import get_timestep_embedding
 from diffusion_studio.core.unet import UNet, preset_config, timestep_embedding
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CONFIGS = {
