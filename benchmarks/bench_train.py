@@ -7,8 +7,8 @@ image size. The reference is what examples/unconditional_image_generation/train_
 does per step: DDPMScheduler.add_noise, MSE on ε, backward, gradient clipping at 1, AdamW,
 EMAModel.step — in fp32 (that script's default). Ours runs as users run it: `train()` with
 its defaults for the device (fp32 on the CPU; bf16 autocast + channels_last on CUDA).
-The diffusers model mirrors our preset: same widths, blocks per level, attention levels and
-GroupNorm groups, so the parameter counts are within a few percent (both are printed).
+The diffusers model is our preset's exact twin, built by diffusers from ``UNetConfig.to_diffusers()``
+(our U-Net is UNet2DModel layer for layer): the same network and parameter count (both are printed).
 
 Each implementation runs in its own subprocess (so peak memory is its own), alternating
 ``--rounds`` times; the best of each is compared. On the CPU with one thread the ratio uses
@@ -96,20 +96,12 @@ def run_diffusers(args) -> dict:
     report = scan_folder(args.folder)
     data, _ = load_images_tensor(report.usable, args.image_size, args.channels)
     data = data.to(device)
-    ours = _model_config(args.preset, args.image_size, args.channels)
-    widths = tuple(ours["base_channels"] * m for m in ours["channel_mults"])
-    resolutions = [args.image_size // 2**i for i in range(len(widths))]
-    attention = [r in ours["attention_resolutions"] for r in resolutions]
-    from diffusion_studio.core.unet import _groups
+    from diffusion_studio.core.unet import UNetConfig
 
+    # Our U-Net is UNet2DModel layer for layer: the same network, built by diffusers.
+    ours = UNetConfig.parse(_model_config(args.preset, args.image_size, args.channels))
     torch.manual_seed(0)
-    model = UNet2DModel(
-        sample_size=args.image_size, in_channels=args.channels, out_channels=args.channels,
-        layers_per_block=ours["num_res_blocks"], block_out_channels=widths,
-        down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attention),
-        up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)),
-        norm_num_groups=_groups(widths[0]), dropout=ours["dropout"],
-    ).to(device).train()
+    model = UNet2DModel(**ours.to_diffusers()).to(device).train()
     ema = EMAModel(model.parameters(), decay=0.999, use_ema_warmup=True)
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.0)

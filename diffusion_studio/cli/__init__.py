@@ -18,7 +18,7 @@ from ..core.errors import InputError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("train", "sample", "schedule", "noise")
+COMMANDS: tuple[str, ...] = ("train", "sample", "schedule", "noise", "export_diffusers")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -46,7 +46,7 @@ def _wants_gui(argv: Sequence[str]) -> bool:
     if not argv:
         return True
     first = argv[0]
-    return first not in COMMANDS and first not in ("-h", "--help", "--version")
+    return first.replace("-", "_") not in COMMANDS and first not in ("-h", "--help", "--version")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

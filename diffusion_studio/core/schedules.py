@@ -25,7 +25,9 @@ __all__ = [
     "make_schedule",
     "rescale_zero_terminal_snr",
     "from_diffusers_config",
+    "to_diffusers_config",
     "DIFFUSERS_SCHEDULES",
+    "DIFFUSERS_VARIANCE_TYPES",
     "MAX_TIMESTEPS",
 ]
 
@@ -354,6 +356,53 @@ def make_schedule(
 
 #: diffusers ``beta_schedule`` names this module reproduces formula for formula.
 DIFFUSERS_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid", "laplace")
+
+
+#: ``beta_schedule`` names that every diffusers scheduler (DDPM, DDIM, DPM-Solver …) computes.
+#: diffusers' DDPMScheduler also knows "sigmoid" and "laplace", but DDIMScheduler does not, so an
+#: exported pipeline states those as ``trained_betas``: any scheduler can then be swapped in.
+_PORTABLE_DIFFUSERS_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+
+#: diffusers' ``variance_type`` values our runs can produce: β̃_t, β_t, or learned (Nichol & Dhariwal 2021).
+DIFFUSERS_VARIANCE_TYPES = ("fixed_small", "fixed_large", "learned_range")
+
+
+def to_diffusers_config(
+    schedule: NoiseSchedule,
+    *,
+    prediction: str = "epsilon",
+    clip_sample: bool = True,
+    variance: str = "fixed_small",
+) -> dict[str, Any]:
+    """The diffusers ``DDPMScheduler`` config (``scheduler_config.json``) of ``schedule``.
+
+    A schedule diffusers computes by name is written by name (then :func:`from_diffusers_config`
+    gives it back); any other (quadratic, Chen's sigmoid, cosine with another ``s``, …) as its
+    ``trained_betas``, already rescaled when ``zero_terminal_snr``. ``prediction`` is our
+    prediction type (the same strings as diffusers' ``prediction_type``); ``variance`` is one of
+    :data:`DIFFUSERS_VARIANCE_TYPES` (``learned_range`` for a net with 2C outputs).
+    """
+    if variance not in DIFFUSERS_VARIANCE_TYPES:
+        raise ScheduleError(f"unknown variance type {variance!r}; choose one of {', '.join(DIFFUSERS_VARIANCE_TYPES)}")
+    defaults = SCHEDULE_PARAMS.get(schedule.name)
+    by_name = schedule.name in _PORTABLE_DIFFUSERS_SCHEDULES and (
+        schedule.name != "squaredcos_cap_v2" or schedule.params == defaults  # diffusers fixes s and max_beta
+    )
+    return {
+        "num_train_timesteps": schedule.num_timesteps,
+        "beta_schedule": schedule.name if by_name else "linear",  # ignored by diffusers when trained_betas is set
+        "beta_start": float(schedule.params.get("beta_start", 1e-4)) if by_name else 1e-4,
+        "beta_end": float(schedule.params.get("beta_end", 0.02)) if by_name else 0.02,
+        "trained_betas": None if by_name else schedule.betas.tolist(),
+        "rescale_betas_zero_snr": bool(schedule.zero_terminal_snr) if by_name else False,
+        "variance_type": variance,
+        "clip_sample": bool(clip_sample),
+        "clip_sample_range": 1.0,
+        "prediction_type": prediction,
+        "thresholding": False,
+        "timestep_spacing": "leading",
+        "steps_offset": 0,
+    }
 
 
 def from_diffusers_config(config: dict[str, Any]) -> NoiseSchedule:

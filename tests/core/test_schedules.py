@@ -17,12 +17,13 @@ from diffusion_studio.core.schedules import (
     ScheduleError,
     from_diffusers_config,
     make_schedule,
+    to_diffusers_config,
     rescale_zero_terminal_snr,
 )
 
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
-from diffusers import DDPMScheduler  # noqa: E402
+from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
 from diffusers.schedulers.scheduling_ddpm import betas_for_alpha_bar  # noqa: E402
 from diffusers.schedulers.scheduling_ddpm import rescale_zero_terminal_snr as diffusers_rescale  # noqa: E402
 
@@ -256,3 +257,50 @@ def test_bad_configs_and_arrays_are_refused():
 
 def test_whole_float_T_is_accepted():
     assert make_schedule("linear", 100.0).num_timesteps == 100
+
+
+# ---------------------------------------------------------------------------- to diffusers
+
+
+@pytest.mark.parametrize("zero_terminal_snr", [False, True])
+@pytest.mark.parametrize("name, params", [
+    ("linear", {"beta_start": 2e-4, "beta_end": 0.03}),
+    ("scaled_linear", {}),
+    ("cosine", {}),
+])
+def test_named_schedules_go_to_diffusers_by_name_and_come_back(name, params, zero_terminal_snr):
+    schedule = make_schedule(name, 500, zero_terminal_snr=zero_terminal_snr, **params)
+    config = to_diffusers_config(schedule, prediction="v_prediction", clip_sample=False)
+    assert config["beta_schedule"] == schedule.name and config["trained_betas"] is None
+    assert config["rescale_betas_zero_snr"] is zero_terminal_snr
+    assert from_diffusers_config(json.loads(json.dumps(config))) == schedule
+    for scheduler in (DDPMScheduler(**config), DDIMScheduler.from_config(config)):
+        np.testing.assert_allclose(scheduler.alphas_cumprod.double().numpy(), schedule.alphas_cumprod,
+                                   rtol=2e-5, atol=1e-7)
+        assert scheduler.config.prediction_type == "v_prediction" and scheduler.config.clip_sample is False
+
+
+@pytest.mark.parametrize("zero_terminal_snr", [False, True])
+@pytest.mark.parametrize("name, params", [
+    ("sigmoid", {}),  # DDPMScheduler has it, DDIMScheduler does not: betas keep the pipeline portable
+    ("laplace", {}),
+    ("quadratic", {}),
+    ("sigmoid_alphas_cumprod", {"tau": 0.7}),
+    ("cosine", {"s": 0.02}),  # diffusers' cosine fixes s = 0.008
+])
+def test_other_schedules_go_to_diffusers_as_their_betas(name, params, zero_terminal_snr):
+    schedule = make_schedule(name, 200, zero_terminal_snr=zero_terminal_snr, **params)
+    config = json.loads(json.dumps(to_diffusers_config(schedule)))
+    assert config["trained_betas"] is not None and config["rescale_betas_zero_snr"] is False
+    for scheduler in (DDPMScheduler(**config), DDIMScheduler.from_config(config)):
+        np.testing.assert_allclose(scheduler.betas.double().numpy(), schedule.betas, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ScheduleError, match="trained_betas"):  # ours reads only named schedules back
+        from_diffusers_config(config)
+
+
+def test_variance_types_for_diffusers():
+    schedule = make_schedule("linear", 100)
+    assert DDPMScheduler(**to_diffusers_config(schedule, variance="learned_range")).variance_type == "learned_range"
+    assert to_diffusers_config(schedule)["variance_type"] == "fixed_small"
+    with pytest.raises(ScheduleError, match="variance type"):
+        to_diffusers_config(schedule, variance="learned")
