@@ -26,9 +26,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..core.diffusers_export import export_diffusers
-    from .sample import _resolve_run  # the 'demo' alias, as `sample` reads it
+    from ..core.sampling import model_path  # the 'demo' alias, as `sample` reads it
 
-    result = export_diffusers(_resolve_run(args.run_dir), args.out_dir, use_ema=not args.raw_weights)
+    result = export_diffusers(model_path(args.run_dir), args.out_dir, use_ema=not args.raw_weights)
     weights = "EMA" if result.is_ema else "raw"
     step = "" if result.step is None else f" of step {result.step}"
     classes = "" if result.num_classes is None else f", {result.num_classes} classes + the null label"

@@ -50,6 +50,7 @@ __all__ = [
     "chunk_size_for",
     "default_steps",
     "load_for_sampling",
+    "model_path",
     "prepare_start_image",
     "sample_chains",
     "sample_in_chunks",
@@ -182,19 +183,26 @@ class FrameBatch:
     done: bool = False
 
 
+def model_path(spec: str | Path) -> Path:
+    """Where the model ``spec`` names lives: ``demo`` is the bundled demo model, anything else a path."""
+    from .checkpoint import DEMO_MODEL_DIR
+
+    if str(spec) != "demo":
+        return Path(spec)
+    if not Path(DEMO_MODEL_DIR).exists():
+        raise InputError(f"the bundled demo model is missing from this installation ({DEMO_MODEL_DIR})")
+    return Path(DEMO_MODEL_DIR)
+
+
 def load_for_sampling(path: str | Path, device: str = "auto", *, prefer_ema: bool = True) -> "LoadedModel":
     """The model at ``path`` ('demo', a run folder, a step folder, a .safetensors file) on ``device``.
 
     The EMA weights when the run has them, unless ``prefer_ema=False``.
     """
-    from .checkpoint import DEMO_MODEL_DIR, load_model
+    from .checkpoint import load_model
     from .device import pick_device
 
-    if str(path) == "demo":
-        path = DEMO_MODEL_DIR
-        if not Path(path).exists():
-            raise InputError(f"the bundled demo model is missing from this installation ({path})")
-    return load_model(path, device=str(pick_device(device)), prefer_ema=prefer_ema)
+    return load_model(model_path(path), device=str(pick_device(device)), prefer_ema=prefer_ema)
 
 
 def _leave_a_core_for_the_gui() -> None:
