@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..core.diffusers_export import export_diffusers
-    from ..core.sampling import model_path  # the 'demo' alias, as `sample` reads it
+    from ..core.model_sources import model_path  # the 'demo' alias, as `sample` reads it
 
     result = export_diffusers(model_path(args.run_dir), args.out_dir, use_ema=not args.raw_weights)
     weights = "EMA" if result.is_ema else "raw"

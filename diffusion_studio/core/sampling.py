@@ -31,7 +31,7 @@ from .stopping import StopFlag
 from .validation import STRICT, Seed
 
 if TYPE_CHECKING:
-    from .checkpoint import LoadedModel
+    from .loaded_model import LoadedModel
     from .samplers import Sampler
     from .schedules import NoiseSchedule
 
@@ -50,7 +50,6 @@ __all__ = [
     "chunk_size_for",
     "default_steps",
     "load_for_sampling",
-    "model_path",
     "prepare_start_image",
     "sample_chains",
     "sample_in_chunks",
@@ -183,26 +182,12 @@ class FrameBatch:
     done: bool = False
 
 
-def model_path(spec: str | Path) -> Path:
-    """Where the model ``spec`` names lives: ``demo`` is the bundled demo model, anything else a path."""
-    from .checkpoint import DEMO_MODEL_DIR
-
-    if str(spec) != "demo":
-        return Path(spec)
-    if not Path(DEMO_MODEL_DIR).exists():
-        raise InputError(f"the bundled demo model is missing from this installation ({DEMO_MODEL_DIR})")
-    return Path(DEMO_MODEL_DIR)
-
-
 def load_for_sampling(path: str | Path, device: str = "auto", *, prefer_ema: bool = True) -> "LoadedModel":
-    """The model at ``path`` ('demo', a run folder, a step folder, a .safetensors file) on ``device``.
+    """The model ``path`` names ('demo', a run folder, a step folder, a .safetensors file, … — see
+    :mod:`core.model_sources`) on ``device``; the EMA weights when it has them, unless ``prefer_ema=False``."""
+    from .model_sources import open_model
 
-    The EMA weights when the run has them, unless ``prefer_ema=False``.
-    """
-    from .checkpoint import load_model
-    from .device import pick_device
-
-    return load_model(model_path(path), device=str(pick_device(device)), prefer_ema=prefer_ema)
+    return open_model(path, device, prefer_ema=prefer_ema)
 
 
 def _leave_a_core_for_the_gui() -> None:

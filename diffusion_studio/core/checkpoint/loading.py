@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from ..errors import InputError
+from ..loaded_model import LoadedModel
 from ..schedules import NoiseSchedule
 from .layout import (
     CHECKPOINTS_DIR,
@@ -44,22 +45,6 @@ class Checkpoint:
     train_state: dict[str, Any]
     step: int
     path: Path  # the folder the files were read from (the run folder or a step folder)
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to sample from: eval mode, on its device, with the run's schedule."""
-
-    model: torch.nn.Module
-    schedule: NoiseSchedule
-    prediction: str
-    image_size: int
-    channels: int
-    step: int | None
-    config: dict
-    path: Path  # the weights file that was loaded
-    run_dir: Path = field(default=Path("."))  # the folder holding config.json
-    is_ema: bool = False
 
 
 def _load_candidate(folder: Path, config: dict) -> Checkpoint:
@@ -179,8 +164,13 @@ def load_model(
     channels = int(config.get("channels") or model_config.get("in_channels") or 0)
     if image_size <= 0 or channels <= 0:
         raise InputError(f"{CONFIG_NAME} in {config_dir} does not say the image size and channels")
+    class_names = config.get("class_names") or ()
+    if not isinstance(class_names, (list, tuple)) or not all(isinstance(n, str) for n in class_names):
+        raise InputError(f"{CONFIG_NAME} in {config_dir}: class_names must be a list of names")
+    out_channels = int(model_config.get("out_channels") or channels)
     model = model.to(device).eval()
     return LoadedModel(
         model, schedule, prediction, image_size, channels, step, config, weights_path,
-        run_dir=config_dir, is_ema=weights_path.name == EMA_WEIGHTS_NAME,
+        run_dir=config_dir, is_ema=weights_path.name == EMA_WEIGHTS_NAME, class_names=tuple(class_names),
+        variance="learned_range" if out_channels == 2 * channels else "fixed_small",
     )

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["ModelPicker", "demo_model_dir", "describe_loaded"]
+__all__ = ["ModelPicker", "demo_model_dir"]
 
 DEMO_LABEL = "Demo model (bundled)"
 _CUSTOM_PREFIX = "Opened: "
@@ -38,26 +38,6 @@ def _list_runs() -> list:
         return list(list_runs())
     except Exception:  # noqa: BLE001 - an unreadable runs folder must not hide the demo model
         return []
-
-
-def describe_loaded(loaded) -> str:
-    """One line about a LoadedModel: size, colour, prediction, training step, schedule."""
-    colour = "gray" if loaded.channels == 1 else "RGB"
-    prediction = {"epsilon": "ε-prediction", "sample": "x0-prediction", "v_prediction": "v-prediction"}.get(
-        loaded.prediction, loaded.prediction
-    )
-    parts = [f"{loaded.image_size}×{loaded.image_size} {colour}", prediction]
-    if loaded.step is not None:
-        parts.append(f"step {loaded.step:,}")
-    schedule = loaded.schedule
-    parts.append(f"{schedule.name} T = {schedule.num_timesteps}" if hasattr(schedule, "name") else
-                 f"T = {schedule.num_timesteps}")
-    try:
-        params = sum(p.numel() for p in loaded.model.parameters())
-        parts.append(f"{params / 1e6:.1f} M params" if params >= 100_000 else f"{params / 1e3:.0f} k params")
-    except Exception:  # noqa: BLE001
-        pass
-    return " · ".join(parts)
 
 
 class ModelPicker(QWidget):

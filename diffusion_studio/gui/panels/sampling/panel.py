@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from ... import theme
 from ...state import AppState
 from .compare import CompareControls, compare_requests_order
-from .model_picker import ModelPicker, demo_model_dir, describe_loaded
+from .model_picker import ModelPicker, demo_model_dir
 from .sdedit import SDEditControls
 from .settings import SamplerSettingsForm
 from .viewer import Chain, ChainViewer
@@ -49,7 +49,7 @@ class SamplingPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self._loaded = None  # core.checkpoint.LoadedModel for _loaded_key = (picked path, device)
+        self._loaded = None  # core.loaded_model.LoadedModel for _loaded_key = (picked path, device)
         self._loaded_key: tuple[str, str] | None = None
         self._loading_key: tuple[str, str] | None = None
         self._load_worker = None
@@ -359,7 +359,7 @@ class SamplingPanel(QWidget):
 
     def _set_loaded(self, loaded, key: tuple[str, str]) -> None:
         self._loaded, self._loaded_key = loaded, key
-        self.model_picker.set_info(describe_loaded(loaded))
+        self.model_picker.set_info(loaded.describe())
         T = loaded.schedule.num_timesteps
         self.settings_form.set_max_steps(T)
         self.compare_controls.form.set_max_steps(T)
