@@ -94,12 +94,12 @@ def run(args) -> int:
     from ..core.atomic import atomic_write_bytes, check_writable_dir
     from ..core.chain import DEFAULT_FRAME_BUDGET_BYTES, stride_for_budget
     from ..core.export import tile_grid
-    from ..core.sampling import build_sampler, chunk_size_for, load_for_sampling, sample_in_chunks
+    from ..core.sampling import chunk_size_for, load_for_sampling, sample_in_chunks, sampler_for
 
     _check_options(args)
     settings = _settings(args)
     loaded = load_for_sampling(args.run_dir, settings.device, prefer_ema=not args.raw_weights)
-    sampler = build_sampler(loaded.schedule, loaded.prediction, settings)
+    sampler = sampler_for(loaded, settings)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_writable_dir(out_dir)

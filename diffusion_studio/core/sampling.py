@@ -53,6 +53,7 @@ __all__ = [
     "prepare_start_image",
     "sample_chains",
     "sample_in_chunks",
+    "sampler_for",
     "sampler_label",
 ]
 
@@ -107,8 +108,14 @@ class SamplerSettings:
         return f"{sampler_label(self.sampler)}, {self.steps} steps{eta}, seed {self.seed}"
 
 
+def sampler_for(loaded: "LoadedModel", settings: SamplerSettings) -> "Sampler":
+    """The sampler ``settings`` ask for, on ``loaded``'s schedule, prediction, data range and variance."""
+    return build_sampler(loaded.schedule, loaded.prediction, settings, clip_sample=loaded.clip_sample,
+                         variance=loaded.variance)
+
+
 def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerSettings, *,
-                  clip_sample: bool = True) -> "Sampler":
+                  clip_sample: bool = True, variance: str = "fixed_small") -> "Sampler":
     """The sampler ``settings`` ask for, on a model's schedule and prediction type.
 
     ``clip_sample`` clips x̂0 to [−1, 1] in every sampler: right for pixel models trained on images
@@ -121,6 +128,7 @@ def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerS
     options: dict[str, Any] = {"prediction": prediction, "clip_sample": clip_sample}
     if settings.sampler == "ddpm":
         options["num_steps"] = None if steps >= T else steps
+        options["variance"] = variance
     elif settings.sampler == "dpm_solver":
         options["num_steps"] = min(steps, T - 1)
     else:
@@ -219,7 +227,7 @@ def sample_chains(
         if should_stop():
             return
         settings = request.settings
-        sampler = build_sampler(loaded.schedule, loaded.prediction, settings)
+        sampler = sampler_for(loaded, settings)
         kwargs: dict[str, Any] = {}
         if request.start_image is not None:
             # SDEdit: the chain noises x0 to its first timestep ≤ start_t (q_sample, Ho et al. eq. 4).
@@ -329,7 +337,7 @@ def sample_in_chunks(loaded: "LoadedModel", settings: SamplerSettings, num_sampl
         raise InputError(f"the number of samples must be at least 1, got {num_samples}")
     chunk_size = chunk_size or chunk_size_for(loaded)
     device = next(loaded.model.parameters()).device
-    sampler = build_sampler(loaded.schedule, loaded.prediction, settings)
+    sampler = sampler_for(loaded, settings)
     starts = list(range(0, int(num_samples), chunk_size))
     chunks: list[list] = []
     for k, start in enumerate(starts):
