@@ -18,8 +18,8 @@ Reproducible across devices: the starting noise and every step's noise come from
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -60,10 +60,13 @@ class ChainFrame:
     pred_x0: np.ndarray  # uint8 (N, H, W, C) the model's guess of the clean image x̂0
     pred_noise: np.ndarray  # uint8 (N, H, W, C) ε̂ shown with ±2.5σ → 0…255
     is_final: bool
+    #: more noise-like views of the step by name (uint8, shown as ε̂ is), from ``run_chain(extra_views=…)``:
+    #: e.g. the conditional and unconditional ε̂ of a guided model
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        return self.x_t.nbytes + self.pred_x0.nbytes + self.pred_noise.nbytes
+        return self.x_t.nbytes + self.pred_x0.nbytes + self.pred_noise.nbytes + sum(a.nbytes for a in self.extras.values())
 
 
 @dataclass(frozen=True)
@@ -89,19 +92,20 @@ def chain_frame_count(num_steps: int, stride: int = 1) -> int:
 
 
 def estimate_chain_bytes(
-    num_steps: int, num_samples: int, image_size: int, channels: int, stride: int = 1
+    num_steps: int, num_samples: int, image_size: int, channels: int, stride: int = 1, extra_views: int = 0
 ) -> int:
-    """Bytes the kept frames of one chain take: frames × 3 views × N·H·W·C (uint8)."""
-    per_frame = _VIEWS_PER_FRAME * int(num_samples) * int(image_size) ** 2 * int(channels)
+    """Bytes the kept frames of one chain take: frames × (3 + extra) views × N·H·W·C (uint8)."""
+    per_frame = (_VIEWS_PER_FRAME + int(extra_views)) * int(num_samples) * int(image_size) ** 2 * int(channels)
     return chain_frame_count(num_steps, stride) * per_frame
 
 
 def stride_for_budget(
-    num_steps: int, num_samples: int, image_size: int, channels: int, budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES
+    num_steps: int, num_samples: int, image_size: int, channels: int, budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES,
+    extra_views: int = 0,
 ) -> int:
     """The smallest stride whose frames fit in ``budget_bytes`` (at least the first and final frame are kept)."""
     for stride in range(1, max(1, int(num_steps)) + 1):
-        if estimate_chain_bytes(num_steps, num_samples, image_size, channels, stride) <= budget_bytes:
+        if estimate_chain_bytes(num_steps, num_samples, image_size, channels, stride, extra_views) <= budget_bytes:
             return stride
     return max(1, int(num_steps))
 
@@ -142,13 +146,15 @@ def to_uint8_images(x: "torch.Tensor", scale: float = 1.0) -> np.ndarray:
     return _to_uint8_nhwc(buf)[0]
 
 
-def _frame(index, t, alpha_prod, x_t, pred_x0, pred_noise, is_final) -> ChainFrame:
-    # The three views in one buffer: one conversion and one device→host copy per frame.
-    buf = _nhwc_buffer([x_t, pred_x0, pred_noise], x_t.device)
-    buf[2].div_(NOISE_DISPLAY_SIGMAS)
+def _frame(index, t, alpha_prod, x_t, pred_x0, pred_noise, is_final, extras=None) -> ChainFrame:
+    # All views in one buffer: one conversion and one device→host copy per frame.
+    extras = extras or {}
+    buf = _nhwc_buffer([x_t, pred_x0, pred_noise, *extras.values()], x_t.device)
+    buf[2:].div_(NOISE_DISPLAY_SIGMAS)
     host = _to_uint8_nhwc(buf)
     host.setflags(write=False)
-    return ChainFrame(int(index), int(t), float(alpha_prod), host[0], host[1], host[2], bool(is_final))
+    named = dict(zip(extras, host[3:]))
+    return ChainFrame(int(index), int(t), float(alpha_prod), host[0], host[1], host[2], bool(is_final), named)
 
 
 # ---------------------------------------------------------------------------- the chain
@@ -183,6 +189,7 @@ def run_chain(
     should_stop: Callable[[], bool] | None = None,
     progress: bool = False,
     frame_budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES,
+    extra_views: Callable[["torch.Tensor", int, Sampler], Mapping[str, "torch.Tensor"]] | None = None,
 ) -> Iterator[ChainFrame | ChainProgress]:
     """Sample ``num_samples`` images and yield :class:`ChainFrame` s (and :class:`ChainProgress`).
 
@@ -192,6 +199,8 @@ def run_chain(
     noised here to the chain's first timestep with q_sample — or ``start``, an x_t already at
     ``start_t``. The chain then runs the sampler's timesteps ≤ ``start_t``.
     ``should_stop()`` is checked between steps; a stopped chain ends without a final frame.
+    ``extra_views(x_t, t, sampler)``, called after each kept step's model call, adds named noise-like
+    views to the frame (e.g. :meth:`core.guidance.GuidedModel.views`).
     """
     import torch
 
@@ -235,14 +244,16 @@ def run_chain(
             last = step_index == num_steps - 1
             if step_index % stride == 0 or last:
                 pred_noise = sampler.predict_epsilon(model_output, t, x)
+                extras = extra_views(x, t, sampler) if extra_views is not None else None
             if step_index % stride == 0:
-                yield _frame(step_index, t, sampler.alpha_cumprod(t), x, out.pred_original_sample, pred_noise, False)
+                yield _frame(step_index, t, sampler.alpha_cumprod(t), x, out.pred_original_sample, pred_noise, False,
+                             extras)
             elif progress:
                 yield ChainProgress(step_index + 1, num_steps, t)
             x = out.prev_sample
         if should_stop is not None and should_stop():
             return
-        yield _frame(num_steps, -1, 1.0, x, x, pred_noise, True)
+        yield _frame(num_steps, -1, 1.0, x, x, pred_noise, True, extras)  # the last step's ε̂ and views
 
 
 # ---------------------------------------------------------------------------- comparing chains

@@ -316,9 +316,10 @@ def _merge(chunks: list[list]) -> list:
     for frames in zip(*chunks):
         first = frames[0]
         arrays = {name: np.concatenate([getattr(f, name) for f in frames]) for name in ("x_t", "pred_x0", "pred_noise")}
-        for array in arrays.values():
+        extras = {name: np.concatenate([f.extras[name] for f in frames]) for name in first.extras}
+        for array in (*arrays.values(), *extras.values()):
             array.setflags(write=False)
-        merged.append(replace(first, **arrays))
+        merged.append(replace(first, **arrays, extras=extras))
     return merged
 
 
