@@ -10,8 +10,33 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    # platformdirs locations (settings, runs, logs) go to a fresh folder for every test.
+    # platformdirs locations (settings, runs, logs) go to a fresh folder for every test, and the
+    # Hugging Face cache is an empty one that nothing can download into: tests never download.
     monkeypatch.setenv("DIFFUSION_STUDIO_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path_factory.mktemp("hf_cache")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def fake_hub_cache(tmp_path, monkeypatch):
+    """Lay out models in a Hugging Face cache as huggingface_hub does, without any network.
+
+    ``fake_hub_cache(repo_id, folder)`` copies ``folder`` (e.g. a pipeline written by
+    ``save_pretrained``) in as the cached snapshot of ``repo_id``'s main branch and returns the cache.
+    """
+    import shutil
+
+    cache = tmp_path / "hf_cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+
+    def add(repo_id: str, folder, commit: str = "0123456789abcdef0123456789abcdef01234567"):
+        storage = cache / f"models--{repo_id.replace('/', '--')}"
+        (storage / "refs").mkdir(parents=True, exist_ok=True)
+        (storage / "refs" / "main").write_text(commit)
+        shutil.copytree(folder, storage / "snapshots" / commit, dirs_exist_ok=True)
+        return cache
+
+    return add
 
 
 @pytest.fixture(scope="module")
