@@ -9,7 +9,9 @@ from typing import Any, Callable
 
 import torch
 
+from ..device import available_memory, format_bytes, parameter_count_on_meta
 from ..errors import InputError
+from ..prediction import check_prediction
 from ..schedules import NoiseSchedule
 from .layout import (
     CHECKPOINTS_DIR,
@@ -26,9 +28,8 @@ from .layout import (
 )
 from .store import read_train_state, read_weights
 
-__all__ = ["Checkpoint", "LoadedModel", "load_checkpoint", "load_model", "resolve_model_path", "PREDICTIONS"]
+__all__ = ["Checkpoint", "LoadedModel", "load_checkpoint", "load_model", "resolve_model_path"]
 
-PREDICTIONS = ("epsilon", "sample", "v_prediction")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
 
 ModelFactory = Callable[[dict], torch.nn.Module]
@@ -62,13 +63,18 @@ class LoadedModel:
     is_ema: bool = False
 
 
-def _load_candidate(folder: Path, config: dict) -> Checkpoint:
+def _weights_limit(num_parameters: int) -> int:
+    # float32 weights plus the header; anything much larger cannot be weights of this model.
+    return int(num_parameters * 4 * 1.5) + 16 * 2**20
+
+
+def _load_candidate(folder: Path, config: dict, max_weight_bytes: int) -> Checkpoint:
     """Load one set of checkpoint files; InputError when missing, damaged or torn between steps."""
-    train_state = read_train_state(folder / TRAIN_STATE_NAME)
-    model_state, weights_step = read_weights(folder / WEIGHTS_NAME)
+    train_state = read_train_state(folder / TRAIN_STATE_NAME, weights_bytes=max_weight_bytes)
+    model_state, weights_step = read_weights(folder / WEIGHTS_NAME, max_bytes=max_weight_bytes)
     ema_state, ema_step = None, weights_step
-    if (folder / EMA_WEIGHTS_NAME).is_file():
-        ema_state, ema_step = read_weights(folder / EMA_WEIGHTS_NAME)
+    if (folder / EMA_WEIGHTS_NAME).exists():
+        ema_state, ema_step = read_weights(folder / EMA_WEIGHTS_NAME, max_bytes=max_weight_bytes)
     step = train_state.get("step")
     if not isinstance(step, int) or weights_step != step or ema_step != step:
         # A crash while the top-level files were being replaced: they come from two different steps.
@@ -76,12 +82,17 @@ def _load_candidate(folder: Path, config: dict) -> Checkpoint:
     return Checkpoint(config, model_state, ema_state, train_state, step, folder)
 
 
-def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
-    """The newest complete checkpoint of a run (top-level files or a step folder), for resuming."""
+def load_checkpoint(run_dir: str | os.PathLike, model_factory: ModelFactory | None = None) -> Checkpoint:
+    """The newest complete checkpoint of a run (top-level files or a step folder), for resuming.
+
+    ``model_factory`` builds the model ``config.json`` describes (default ``UNet.from_config``); it
+    runs on the meta device only, to know how large the weights files may be.
+    """
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise InputError(f"The run folder {run_dir} does not exist")
     config = load_config(run_dir)
+    max_weight_bytes = _weights_limit(_parameter_count(model_factory or _default_factory, config, run_dir))
     candidates = [(step_of_dir(d), 0, d) for d in list_step_dirs(run_dir)]
     if (run_dir / WEIGHTS_NAME).is_file():
         candidates.append((read_weights_step(run_dir / WEIGHTS_NAME) or -1, 1, run_dir))
@@ -90,7 +101,7 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
     first_error: InputError | None = None
     for _step, _prefer, folder in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
         try:
-            return _load_candidate(folder, config)
+            return _load_candidate(folder, config, max_weight_bytes)
         except InputError as exc:
             first_error = first_error or exc
     raise InputError(f"No complete checkpoint in {run_dir}: {first_error}")
@@ -100,6 +111,26 @@ def _default_factory(model_config: dict) -> torch.nn.Module:
     from ..unet import UNet
 
     return UNet.from_config(model_config)
+
+
+def _parameter_count(factory: ModelFactory, config: dict, config_dir: Path) -> int:
+    """Parameters of the model ``config.json`` describes, built on the meta device (no memory)."""
+    try:
+        return parameter_count_on_meta(lambda: factory(dict(config["model"])))
+    except InputError as exc:
+        raise InputError(f"{CONFIG_NAME} in {config_dir} describes a model that cannot be built: {exc}") from None
+    except (TypeError, ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+        raise InputError(f"{CONFIG_NAME} in {config_dir} describes a model that cannot be built: {exc}") from exc
+
+
+def _check_weights_fit(num_parameters: int, device: torch.device, config_dir: Path) -> None:
+    needed = num_parameters * 4
+    free, what = available_memory(device)
+    if free is not None and needed > free:
+        raise InputError(
+            f"the model in {config_dir} has {num_parameters / 1e6:.1f} M parameters ({format_bytes(needed)}), "
+            f"more than the {format_bytes(free)} of {what}"
+        )
 
 
 def resolve_model_path(path: str | os.PathLike, prefer_ema: bool = True) -> tuple[Path, Path]:
@@ -153,8 +184,10 @@ def load_model(
     """
     config_dir, weights_path = resolve_model_path(path, prefer_ema)
     config = load_config(config_dir)
-    state, step = read_weights(weights_path)
     factory = model_factory or _default_factory
+    num_parameters = _parameter_count(factory, config, config_dir)
+    _check_weights_fit(num_parameters, torch.device(device), config_dir)
+    state, step = read_weights(weights_path, max_bytes=_weights_limit(num_parameters))
     try:
         model = factory(dict(config["model"]))
     except InputError:
@@ -171,9 +204,7 @@ def load_model(
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise InputError(f"{CONFIG_NAME} in {config_dir} has an unusable schedule: {exc}") from exc
-    prediction = config.get("prediction", "epsilon")
-    if prediction not in PREDICTIONS:
-        raise InputError(f"{CONFIG_NAME} in {config_dir}: unknown prediction {prediction!r}")
+    prediction = check_prediction(config.get("prediction", "epsilon"))
     model_config = config["model"]
     image_size = int(config.get("image_size") or model_config.get("image_size") or 0)
     channels = int(config.get("channels") or model_config.get("in_channels") or 0)
