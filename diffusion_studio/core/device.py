@@ -23,7 +23,6 @@ __all__ = [
     "DeviceInfo", "pick_device", "describe_devices", "cpu_threads_leaving_one_core", "cpu_count",
     "supports_bf16", "available_memory", "format_bytes", "to_device", "tuned_backends",
     "is_out_of_memory", "out_of_memory_message", "out_of_memory_guard", "release_cached_memory",
-    "parameter_count_on_meta",
 ]
 
 
@@ -283,10 +282,3 @@ def out_of_memory_guard(device: torch.device, *, batch_size: int, image_size: in
         release_cached_memory(device)
         raise error(out_of_memory_message(device, batch_size=batch_size, image_size=image_size,
                                           batch_flag=batch_flag, resume_hint=resume_hint)) from exc
-
-
-def parameter_count_on_meta(build: Callable[[], torch.nn.Module]) -> int:
-    """Parameters of the module ``build()`` makes, built on the meta device: no memory, no weights."""
-    with torch.device("meta"):
-        module = build()
-    return sum(parameter.numel() for parameter in module.parameters())

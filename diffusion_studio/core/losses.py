@@ -51,9 +51,15 @@ class BucketLosses:
         self.values[seen] = np.where(np.isnan(old), means, old + self.smoothing * (means - old))
 
     def state_dict(self) -> dict:
-        return {"values": torch.from_numpy(self.values.copy())}
+        return {"values": self.values.tolist()}  # plain floats: no float64 tensor anywhere near a device
 
     def load_state_dict(self, state: dict) -> None:
         values = state.get("values")
-        if isinstance(values, torch.Tensor) and values.numel() == self.num_buckets:
-            self.values = values.double().numpy().copy()
+        if isinstance(values, torch.Tensor):  # written by earlier versions
+            values = values.tolist()
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return  # a damaged state: the curve starts afresh
+        if array.shape == (self.num_buckets,):
+            self.values = array

@@ -31,7 +31,7 @@ from ..distributed import DistContext
 from .config import TrainConfig
 from .progress import Progress, TrainingError
 from .run_folder import RunFolder
-from .setup import NoUsableImages, plan_run
+from .setup import NoUsableImages, check_request, plan_run
 from .trainer import CompileFailed, Trainer, Update
 
 __all__ = ["train"]
@@ -73,8 +73,7 @@ class _Clock:
 def train(config: TrainConfig, should_stop: Callable[[], bool] | None = None,
           should_pause: Callable[[], bool] | None = None) -> Iterator[Progress]:
     """Train (or resume, or start over) the run described by ``config``; see the package docstring."""
-    if not config.out:
-        raise TrainingError("choose a run folder to write to (--out RUN_DIR)")
+    check_request(config)
     dist = DistContext.from_env(config.device)
     threads = torch.get_num_threads()
     folder = RunFolder(config.out, is_main=dist.is_main)

@@ -32,6 +32,7 @@ from ..checkpoint import (
     step_of_dir,
 )
 from ..errors import InputError
+from .progress import TrainingError
 
 __all__ = ["RunFolder"]
 
@@ -45,7 +46,7 @@ class RunFolder:
     def __init__(self, run_dir: str | os.PathLike, *, is_main: bool = True):
         self.path = Path(run_dir).expanduser()
         self.is_main = is_main
-        self.created = False  # this process made the folder (so a failed start may remove it)
+        self.created: list[Path] = []  # folders this process made, innermost first (a failed start removes them)
         self._lock = RunLock(self.path)
 
     # -- opening and closing ----------------------------------------------------------------------
@@ -58,11 +59,12 @@ class RunFolder:
         if not self.path.exists():
             if not create:
                 raise InputError(f"The run folder {self.path} does not exist")
+            missing = [self.path, *(p for p in self.path.parents if not p.exists())]
             try:
                 self.path.mkdir(parents=True)
             except OSError as exc:
                 raise InputError(f"Cannot create the run folder {self.path}: {exc.strerror or exc}") from None
-            self.created = True
+            self.created = missing
         self._lock.acquire()
         check_run_layout(self.path)
         return self
@@ -80,11 +82,9 @@ class RunFolder:
         for name in (LOCK_NAME, METRICS_NAME, CONFIG_NAME) + (() if keep_scan_report else (SCAN_REPORT_NAME,)):
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
-        for name in (SAMPLES_DIR, CHECKPOINTS_DIR):
+        for folder in (self.path / SAMPLES_DIR, self.path / CHECKPOINTS_DIR, *self.created):
             with contextlib.suppress(OSError):
-                (self.path / name).rmdir()  # only when empty
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+                folder.rmdir()  # only when empty
 
     # -- what is in it ----------------------------------------------------------------------------
     def has_checkpoint(self) -> bool:
@@ -107,8 +107,8 @@ class RunFolder:
         if not self.is_main:
             return
         if self.has_checkpoint():
-            raise InputError(f"{self.path} has a checkpoint, so it is not started over; continue it with --resume, "
-                             "or choose another --out")
+            raise TrainingError(f"{self.path} has a checkpoint, so it is not started over; continue it with "
+                                "--resume, or choose another --out")
         for name in (*_RUN_FILES, SCAN_REPORT_NAME):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / name).unlink()

@@ -23,8 +23,8 @@ from .config import RESUME_OVERRIDABLE, SETTINGS, TrainConfig
 from .progress import TrainingError
 from .run_folder import RunFolder
 
-__all__ = ["RunPlan", "NoUsableImages", "Dataset", "plan_run", "prepare_data", "model_config_for",
-           "choose_precision", "run_config"]
+__all__ = ["RunPlan", "NoUsableImages", "Dataset", "check_request", "plan_run", "resume_run_folder", "prepare_data",
+           "model_config_for", "choose_precision", "run_config"]
 
 _FLAGS = {spec.name: spec.flag for spec in SETTINGS}
 
@@ -50,11 +50,21 @@ class Dataset:
     summary: str  # one line for the person: "412 usable images, 3 skipped (…)"
 
 
-def _check_new_run(config: TrainConfig) -> None:
+def check_request(config: TrainConfig) -> None:
+    """What can be refused from the settings alone, before the run folder is touched."""
+    if not config.out:
+        raise TrainingError("choose a run folder to write to (--out RUN_DIR)")
+    if config.resume and config.restart:
+        raise TrainingError("--resume continues a run and --restart starts it over; choose one")
+    if not config.resume:
+        _check_data(config)
+
+
+def _check_data(config: TrainConfig, where: str = "") -> None:
     if config.demo and config.folder:
-        raise TrainingError("give either an image folder or --demo, not both")
+        raise TrainingError(f"give either an image folder or --demo, not both{where}")
     if not config.demo and not config.folder:
-        raise TrainingError("give a folder of images to train on, or --demo for the built-in digits")
+        raise TrainingError(f"give a folder of images to train on, or --demo for the built-in digits{where}")
     if config.folder:
         images = Path(config.folder).expanduser().resolve()
         out = Path(config.out).expanduser().resolve()
@@ -68,12 +78,9 @@ def _check_new_run(config: TrainConfig) -> None:
 def plan_run(config: TrainConfig, folder: RunFolder) -> RunPlan:
     """The effective settings: as given for a new run; for ``--resume`` the saved ones plus the allowed changes.
 
-    ``folder`` is open (locked) already; ``--restart`` clears it here.
+    ``config`` passed :func:`check_request`; ``folder`` is open (locked) already; ``--restart`` clears it here.
     """
-    if config.resume and config.restart:
-        raise TrainingError("--resume continues a run and --restart starts it over; choose one")
     if not config.resume:
-        _check_new_run(config)
         if folder.has_run():
             if config.restart:
                 folder.start_over()
@@ -100,6 +107,7 @@ def plan_run(config: TrainConfig, folder: RunFolder) -> RunPlan:
         raise TrainingError(f"{where} has no 'train' section, so the run cannot be continued")
     saved = TrainConfig.from_saved(checkpoint.config["train"], what=f"the 'train' section of {where}")
     merged = _merge_resume(saved, config, folder.path)
+    _check_data(merged, f"; the 'train' section of {where} does not say which images the run trained on")
     # The model fixes the channels: a grayscale run stays grayscale even if colour images were added since.
     model = checkpoint.config["model"]
     merged = merged.replace(channels=int(checkpoint.config.get("channels") or model.get("in_channels") or 3))
@@ -201,17 +209,17 @@ def choose_precision(requested: str, device: torch.device) -> tuple[str, torch.d
     Auto: bf16 on a GPU with bf16 units (compute capability ≥ 8 of *this* GPU), fp16 with a
     gradient scaler on older GPUs, fp32 on the CPU and on Apple's GPU.
     """
-    if requested == "auto":
-        if device.type == "cuda":
-            requested = "bf16" if supports_bf16(device) else "fp16"
-        else:
-            requested = "fp32"
-    if requested == "fp16" and device.type != "cuda":
-        raise InputError("fp16 training needs a CUDA GPU; use --precision fp32 (or bf16) on this device")
-    if requested == "bf16" and device.type == "cuda" and not supports_bf16(device):
-        major, minor = torch.cuda.get_device_capability(device)
-        raise InputError(f"{device} (compute capability {major}.{minor}) has no bfloat16 units, so bf16 would be "
-                         "emulated and slow; use --precision fp16 or fp32")
+    if device.type != "cuda":
+        if requested == "fp16":
+            raise InputError("fp16 training needs a CUDA GPU; use --precision fp32 (or bf16) on this device")
+        requested = "fp32" if requested == "auto" else requested
+    elif requested in ("auto", "bf16"):
+        bf16_units = supports_bf16(device)
+        if requested == "bf16" and not bf16_units:
+            major, minor = torch.cuda.get_device_capability(device)
+            raise InputError(f"{device} (compute capability {major}.{minor}) has no bfloat16 units, so bf16 would be "
+                             "emulated and slow; use --precision fp16 or fp32")
+        requested = "bf16" if bf16_units else "fp16"
     return requested, {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[requested]
 
 

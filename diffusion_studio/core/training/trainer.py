@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..checkpoint import SAMPLES_DIR, save_checkpoint, step_dir_name
+from ..checkpoint import SAMPLES_DIR, TRAIN_STATE_NAME, save_checkpoint, step_dir_name
 from ..device import cpu_count, cpu_threads_leaving_one_core, out_of_memory_guard
 from ..distributed import DistContext
 from ..ema import EMA
@@ -146,7 +146,8 @@ class Trainer:
         self._compile_pending = bool(config.compile)  # compilation happens (or fails) on the first step
         if config.compile:
             self._forward = torch.compile(self._forward)
-        as_tensor = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32).to(self.device)  # noqa: E731
+        # float32 already in numpy: no float64 tensor is ever made, let alone sent to a device (MPS has none)
+        as_tensor = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32)).to(self.device)  # noqa: E731
         self._sqrt_ab = as_tensor(self.schedule.sqrt_alphas_cumprod)
         self._sqrt_1m_ab = as_tensor(self.schedule.sqrt_one_minus_alphas_cumprod)
         self._snr = as_tensor(self.schedule.snr)
@@ -181,29 +182,39 @@ class Trainer:
 
     # -- state --------------------------------------------------------------------------------------
     def _restore(self, checkpoint) -> None:
+        """Weights, EMA, optimiser, scaler, data order, loss curve and RNG of ``checkpoint``.
+
+        ``train_state.pt`` was loaded without unpickling anything, but a damaged or hand-made one can
+        still hold values of the wrong shape or type: any failure here is reported as a damaged file.
+        """
         state = checkpoint.train_state
         try:
             self.model.load_state_dict(checkpoint.model_state)
             self.ema.model.load_state_dict(checkpoint.ema_state if checkpoint.ema_state is not None
                                            else checkpoint.model_state)
-            self.optimizer.load_state_dict(state["optimizer"])
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
             raise TrainingError(f"the checkpoint in {checkpoint.path} does not fit the run's model "
                                 f"({str(exc).splitlines()[0][:200]})") from exc
-        match_parameter_layouts(self.optimizer)
-        if isinstance(state.get("scaler"), dict) and state["scaler"] and self.scaler.is_enabled():
-            self.scaler.load_state_dict(state["scaler"])
-        for part, target in (("ema", self.ema), ("data", self.source), ("buckets", self.buckets)):
-            value = state.get(part, {})
-            target.load_state_dict(value if isinstance(value, dict) else {})
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            match_parameter_layouts(self.optimizer)
+            if isinstance(state.get("scaler"), dict) and state["scaler"] and self.scaler.is_enabled():
+                self.scaler.load_state_dict(state["scaler"])
+            for part, target in (("ema", self.ema), ("data", self.source), ("buckets", self.buckets)):
+                value = state.get(part, {})
+                target.load_state_dict(value if isinstance(value, dict) else {})
+            same_process = self.dist.world_size == int(state.get("world_size", 1)) and self.dist.is_main
+            if same_process and isinstance(state.get("torch_rng"), torch.Tensor):
+                torch.set_rng_state(state["torch_rng"])
+                if self.device.type == "cuda" and isinstance(state.get("cuda_rng"), torch.Tensor):
+                    torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            else:
+                torch.manual_seed(step_seed(self.config.seed, self.dist.rank, int(checkpoint.step)))
+        except Exception as exc:  # noqa: BLE001 - any inconsistency of a damaged state file
+            name = checkpoint.path / TRAIN_STATE_NAME
+            raise TrainingError(f"{name} is damaged and cannot be continued from ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:160] if str(exc) else 'bad value'})") from exc
         self._step = int(checkpoint.step)
-        same_process = self.dist.world_size == int(state.get("world_size", 1)) and self.dist.is_main
-        if same_process and isinstance(state.get("torch_rng"), torch.Tensor):
-            torch.set_rng_state(state["torch_rng"])
-            if self.device.type == "cuda" and isinstance(state.get("cuda_rng"), torch.Tensor):
-                torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        else:
-            torch.manual_seed(step_seed(self.config.seed, self.dist.rank, self._step))
 
     def _train_state(self) -> dict:
         state = {
