@@ -19,7 +19,6 @@ from .errors import InputError
 
 __all__ = [
     "PREDICTION_TYPES",
-    "PREDICTION_LABELS",
     "PredictionType",
     "check_prediction",
     "prediction_target",
@@ -27,9 +26,6 @@ __all__ = [
 
 PredictionType = Literal["epsilon", "sample", "v_prediction"]
 PREDICTION_TYPES: tuple[str, ...] = get_args(PredictionType)
-#: How a person reads each type (menus, run descriptions).
-PREDICTION_LABELS: dict[str, str] = {"epsilon": "ε-prediction", "sample": "x₀-prediction",
-                                     "v_prediction": "v-prediction"}
 
 
 def check_prediction(prediction: Any) -> str:

@@ -12,6 +12,7 @@ from diffusion_studio.core.checkpoint import read_metrics, read_weights_step
 from diffusion_studio.core.errors import InputError
 from diffusion_studio.core.training import TrainConfig, TrainingError, train
 from diffusion_studio.core.training import trainer as trainer_module
+from diffusion_studio.core.training.progress import EVENTS
 
 from ._training_helpers import image_folder, tiny_config
 
@@ -24,7 +25,7 @@ def test_a_few_steps_write_a_complete_run_folder(tmp_path):
     run = tmp_path / "run"
     events = _events(tiny_config(run, steps=4, sample_every=2, checkpoint_every=2))
     kinds = [e.event for e in events]
-    assert kinds[0] == "start" and kinds.count("step") == 4 and kinds[-1] == "done"
+    assert kinds[0] == "start" and kinds.count("step") == 4 and kinds[-1] == "done" and set(kinds) <= set(EVENTS)
     assert "1797 built-in handwritten digits" in events[0].message and events[0].step == 0
     assert all(np.isfinite(e.loss) and e.loss > 0 for e in events if e.event == "step")
     samples = [e for e in events if e.event == "sample"]
