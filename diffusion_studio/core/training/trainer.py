@@ -110,7 +110,7 @@ class Trainer:
         self.source, self.data_summary = data.source, data.summary
         if checkpoint is not None:
             self.schedule = NoiseSchedule.from_config(checkpoint.config["schedule"])
-            self.channels = int(model_config["in_channels"])
+            self.channels = int(model_config.get("in_channels") or 3)  # the UNet's default when left out
         else:
             self.schedule = make_schedule(config.schedule, config.timesteps)
             self.channels = data.channels

@@ -89,7 +89,7 @@ class FieldEditor(QObject):
             return spin
         edit = QLineEdit()
         if self.optional:
-            edit.setPlaceholderText("off" if self.name == "min_snr_gamma" else "auto")
+            edit.setPlaceholderText("off" if self.name in ("min_snr_gamma", "max_minutes") else "auto")
         edit.textChanged.connect(self.changed)
         return edit
 
