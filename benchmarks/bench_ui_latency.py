@@ -42,7 +42,7 @@ SCRUB_MS = 33
 
 
 def train_config(out: str):
-    from diffusion_studio.core.train_config import TrainConfig
+    from diffusion_studio.core.training import TrainConfig
     from diffusion_studio.gui.panels.training.settings_form import PRESETS
 
     # log_every=1: a progress event per step in both phases, so throughput is timed to the step

@@ -16,6 +16,7 @@ rm -rf "$OUT"
 # Ship the EMA weights only (4.5 MB); the raw weights, optimizer state and checkpoints stay out.
 last_sample=$(ls "$OUT"/samples/step_*.png | sort | tail -n 1)
 mv "$last_sample" "$OUT/samples.png"
-rm -rf "$OUT/checkpoints" "$OUT/samples" "$OUT/train_state.pt" "$OUT/model.safetensors" "$OUT/scan_report.json"
+rm -rf "$OUT/checkpoints" "$OUT/samples" "$OUT/train_state.pt" "$OUT/model.safetensors" "$OUT/scan_report.json" \
+  "$OUT/.training.lock"
 mkdir "$OUT/samples" && mv "$OUT/samples.png" "$OUT/samples/$(basename "$last_sample")"
 ls -l "$OUT" "$OUT/samples"

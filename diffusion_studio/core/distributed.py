@@ -2,7 +2,8 @@
 
 ``torchrun --nproc_per_node N`` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR; with
 WORLD_SIZE > 1 we join the process group (NCCL on GPUs, gloo on the CPU) and wrap the model
-in DistributedDataParallel. Rank 0 alone writes files.
+in DistributedDataParallel. Rank 0 alone writes files. Apple's GPU has no multi-process backend:
+``--device mps`` under torchrun is refused (it used to train on the CPU without a word).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.distributed as dist
 from .device import pick_device
 from .errors import InputError
 
-__all__ = ["DistContext"]
+__all__ = ["DistContext", "check_device_for_processes"]
 
 
 @dataclass
@@ -39,6 +40,7 @@ class DistContext:
         world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
         if world_size <= 1:
             return cls()
+        check_device_for_processes(device_name)
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
         owns = False
@@ -54,6 +56,7 @@ class DistContext:
         """The device of this process: its own GPU (cuda:LOCAL_RANK) under DDP, else ``pick_device``."""
         if not self.enabled:
             return pick_device(device_name)
+        check_device_for_processes(device_name)
         if _wants_cuda(device_name):
             if self.local_rank >= torch.cuda.device_count():
                 raise InputError(
@@ -79,6 +82,17 @@ class DistContext:
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
             self.owns_group = False
+
+
+def check_device_for_processes(device_name: str) -> None:
+    """InputError for a device several processes cannot share here: MPS, or CUDA without a GPU."""
+    key = str(device_name or "auto").strip().lower()
+    if key.startswith("mps"):
+        raise InputError("--device mps cannot be used under torchrun: Apple's GPU has no multi-process backend; "
+                         "run without torchrun to train on it, or use --device cpu")
+    if key.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device_name} under torchrun, but this torch build sees no CUDA GPU; "
+                         "use --device cpu")
 
 
 def _wants_cuda(device_name: str) -> bool:

@@ -1,23 +1,11 @@
-"""The denoising objective: targets for ε / x0 / v prediction, min-SNR-γ weights, loss per t-bucket."""
+"""The denoising loss: min-SNR-γ weights and the loss per t-bucket (targets: :mod:`.prediction`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["prediction_target", "min_snr_weights", "BucketLosses"]
-
-
-def prediction_target(x0: torch.Tensor, noise: torch.Tensor, sqrt_ab: torch.Tensor, sqrt_1m_ab: torch.Tensor,
-                      prediction: str) -> torch.Tensor:
-    """What the network should output for x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε (coefficients shaped (N,1,1,1))."""
-    if prediction == "epsilon":
-        return noise  # Ho et al. 2020, eq. 14
-    if prediction == "sample":
-        return x0
-    if prediction == "v_prediction":
-        return sqrt_ab * noise - sqrt_1m_ab * x0  # Salimans & Ho 2022, §4: v = √ᾱ·ε − √(1−ᾱ)·x0
-    raise ValueError(f"unknown prediction type {prediction!r}")
+__all__ = ["min_snr_weights", "BucketLosses"]
 
 
 def min_snr_weights(snr: torch.Tensor, gamma: float | None, prediction: str) -> torch.Tensor | None:
@@ -63,9 +51,15 @@ class BucketLosses:
         self.values[seen] = np.where(np.isnan(old), means, old + self.smoothing * (means - old))
 
     def state_dict(self) -> dict:
-        return {"values": torch.from_numpy(self.values.copy())}
+        return {"values": self.values.tolist()}  # plain floats: no float64 tensor anywhere near a device
 
     def load_state_dict(self, state: dict) -> None:
         values = state.get("values")
-        if isinstance(values, torch.Tensor) and values.numel() == self.num_buckets:
-            self.values = values.double().numpy().copy()
+        if isinstance(values, torch.Tensor):  # written by earlier versions
+            values = values.tolist()
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return  # a damaged state: the curve starts afresh
+        if array.shape == (self.num_buckets,):
+            self.values = array

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from diffusion_studio.cli import COMMANDS, main
@@ -95,3 +96,96 @@ def test_progress_bar_and_messages_on_stderr(tmp_path, capsys):
     assert main(["train", "--demo", "--out", str(tmp_path / "run"), "--steps", "2"] + flags) == 0
     err = capsys.readouterr().err
     assert "2/2" in err and "loss=" in err and "step 2: samples at step 2" in err
+
+
+def test_flags_left_out_are_not_given(tmp_path):
+    from diffusion_studio.cli import build_parser
+
+    config = config_from_args(build_parser().parse_args(["train", "--out", "r", "--demo", "--no-hflip"]))
+    assert config.given == {"out", "demo", "hflip"} and config.steps == 10_000 and not config.hflip
+
+
+def test_help_shows_defaults_and_ranges_from_the_config(capsys):
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("--image-size IMAGE_SIZE side in pixels after resize + centre crop (default 32; 8–1024)",
+                  "--threads CPU_THREADS", "(default 10000; 1–2147483647; may change on --resume)",
+                  "--restart", "--channels-last, --no-channels-last", "{epsilon,sample,v_prediction}"):
+        assert words in text, words
+
+
+def test_a_plain_resume_keeps_the_runs_steps(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--demo", "--out", str(run), "--steps", "2", "--checkpoint-every", "1"] + TINY_FLAGS) == 0
+    (run / "model.safetensors").unlink()  # fall back to the step-1 checkpoint: there is a step left to do
+    for folder in sorted((run / "checkpoints").iterdir())[1:]:
+        for item in folder.iterdir():
+            item.unlink()
+        folder.rmdir()
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "continuing at step 1" in err and "finished 2 steps" in err  # not 10 000
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--lr", "inf"], "train: --lr must be a finite number, got inf"),
+    (["--max-minutes", "inf"], "train: --max-minutes must be a finite number"),
+    (["--grad-clip", "nan"], "train: --grad-clip must be a finite number"),
+    (["--threads", "100000"], "train: --threads must be ≤ 1024"),
+    (["--seed", str(2**64)], "train: --seed must be ≤"),
+    (["--steps", "-5"], "train: --steps must be ≥ 1"),
+    (["--resume", "--restart"], "choose one"),
+])
+def test_bad_values_exit_2_naming_the_flag_before_any_work(tmp_path, capsys, flags, words):
+    run = tmp_path / "run"
+    assert main(["train", "--demo", "--out", str(run)] + flags) == 2
+    err = capsys.readouterr().err
+    assert words in err and "e.g. inf" not in err and err.count("\n") == 1
+    assert not run.exists()
+
+
+def test_a_batch_that_cannot_fit_exits_2_with_the_estimate(tmp_path, capsys, monkeypatch):
+    from diffusion_studio.core import device
+
+    monkeypatch.setattr(device, "available_memory", lambda d: (16 * 2**30, "available RAM"))
+    assert main(["train", "--demo", "--out", str(tmp_path / "run"), "--batch-size", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "batch size 100000 at 32 px needs about" in err and "of available RAM; try --batch-size" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_cli_says_how_many_files_it_skipped(tmp_path, capsys):
+    folder = _folder(tmp_path / "images")
+    assert main(["train", str(folder), "--out", str(tmp_path / "run"), "--steps", "1"] + TINY_FLAGS) == 0
+    err = capsys.readouterr().err
+    assert "3 usable images, 2 skipped" in err and "scan_report.json" in err
+
+
+@pytest.mark.slow
+def test_sigterm_stops_with_a_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from diffusion_studio.core.checkpoint import read_metrics, read_weights_step
+
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "diffusion_studio", "train", "--demo", "--out", str(run), "--steps", "100000"]
+        + TINY_FLAGS, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "metrics.jsonl").exists() or not read_metrics(run):  # training has begun
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "stopped at step" in err
+    step = read_weights_step(run / "model.safetensors")
+    assert step is not None and step >= 1

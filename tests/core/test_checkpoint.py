@@ -79,7 +79,7 @@ def test_round_trip(tmp_path):
     for name in ("config.json", "model.safetensors", "model_ema.safetensors", "train_state.pt"):
         assert (run / name).is_file()
         assert (step_dir / name).is_file() or name == "config.json"
-    loaded = ckpt.load_checkpoint(run)
+    loaded = ckpt.load_checkpoint(run, TinyNet.from_config)
     assert loaded.step == 10 and loaded.train_state["step"] == 10
     assert _same(loaded.model_state, model) and _same(loaded.ema_state, ema)
     assert loaded.config == _config()
@@ -98,7 +98,7 @@ def test_latest_files_share_the_step_folder_bytes(tmp_path):
         top, kept = run / name, run / "checkpoints" / "step_000002" / name
         assert top.read_bytes() == kept.read_bytes()
         assert os.path.samefile(top, kept) or os.name == "nt"  # hard links: written once on disk
-    assert not step_dir.exists() and ckpt.load_checkpoint(run).step == 2
+    assert not step_dir.exists() and ckpt.load_checkpoint(run, TinyNet.from_config).step == 2
     assert not [p for p in run.iterdir() if p.name.startswith(".")]
 
 
@@ -110,7 +110,7 @@ def test_file_systems_without_hard_links_get_copies(tmp_path, monkeypatch):
     run = tmp_path / "run"
     model, _, _ = _save(run, 4)
     assert not os.path.samefile(run / "model.safetensors", run / "checkpoints" / "step_000004" / "model.safetensors")
-    assert _same(ckpt.load_checkpoint(run).model_state, model)
+    assert _same(ckpt.load_checkpoint(run, TinyNet.from_config).model_state, model)
 
 
 def test_keep_last_prunes_old_step_folders(tmp_path):
@@ -118,7 +118,7 @@ def test_keep_last_prunes_old_step_folders(tmp_path):
     for step in (1, 2, 3, 4, 5):
         _save(run, step, keep_last=2)
     assert [p.name for p in ckpt.list_step_dirs(run)] == ["step_000004", "step_000005"]
-    assert ckpt.load_checkpoint(run).step == 5
+    assert ckpt.load_checkpoint(run, TinyNet.from_config).step == 5
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no staging leftovers
 
 
@@ -126,7 +126,7 @@ def test_saving_the_same_step_twice_replaces_it(tmp_path):
     run = tmp_path / "run"
     _save(run, 7, seed=1)
     model, _, _ = _save(run, 7, seed=2)
-    assert _same(ckpt.load_checkpoint(run).model_state, model)
+    assert _same(ckpt.load_checkpoint(run, TinyNet.from_config).model_state, model)
 
 
 @pytest.mark.parametrize("fail_on_call", [1, 2, 3, 4, 5, 6, 7])
@@ -146,7 +146,7 @@ def test_crash_mid_checkpoint_leaves_a_loadable_one(tmp_path, monkeypatch, fail_
     with pytest.raises(OSError):
         _save(run, 200)
     monkeypatch.setattr(os, "replace", real_replace)
-    loaded = ckpt.load_checkpoint(run)
+    loaded = ckpt.load_checkpoint(run, TinyNet.from_config)
     assert loaded.step in (100, 200)
     if loaded.step == 100:
         assert _same(loaded.model_state, first_model)
@@ -156,7 +156,7 @@ def test_crash_mid_checkpoint_leaves_a_loadable_one(tmp_path, monkeypatch, fail_
     # The next save clears what the killed one left behind.
     _save(run, 300)
     assert [p.name for p in (run / "checkpoints").iterdir() if p.name.startswith(".")] == []
-    assert ckpt.load_checkpoint(run).step == 300
+    assert ckpt.load_checkpoint(run, TinyNet.from_config).step == 300
 
 
 def test_torn_top_level_falls_back_to_the_step_folder(tmp_path):
@@ -166,7 +166,7 @@ def test_torn_top_level_falls_back_to_the_step_folder(tmp_path):
     # Simulate a kill after model.safetensors was replaced but before train_state.pt: mix two steps.
     (run / "old.pt").write_bytes((run / "checkpoints" / "step_000001" / "train_state.pt").read_bytes())
     os.replace(run / "old.pt", run / "train_state.pt")  # files are only ever replaced, never edited
-    loaded = ckpt.load_checkpoint(run)
+    loaded = ckpt.load_checkpoint(run, TinyNet.from_config)
     assert loaded.step == 2 and loaded.path == run / "checkpoints" / "step_000002"
     assert _same(loaded.model_state, model2)
 
@@ -177,7 +177,7 @@ def test_saving_without_ema_drops_a_stale_ema_file(tmp_path):
     model = TinyNet()
     ckpt.save_checkpoint(run, model=model, ema_model=None, train_state={}, config=_config(), step=2)
     assert not (run / "model_ema.safetensors").exists()
-    loaded = ckpt.load_checkpoint(run)
+    loaded = ckpt.load_checkpoint(run, TinyNet.from_config)
     assert loaded.step == 2 and loaded.ema_state is None
     assert not ckpt.load_model(run, model_factory=TinyNet.from_config).is_ema
 
@@ -205,7 +205,7 @@ def test_pickled_objects_in_train_state_are_refused(tmp_path):
     for folder in [run, *ckpt.list_step_dirs(run)]:
         torch.save({"step": 3, "evil": TinyNet()}, folder / "train_state.pt")  # needs full unpickling
     with pytest.raises(InputError, match="damaged or holds more than plain tensors"):
-        ckpt.load_checkpoint(run)
+        ckpt.load_checkpoint(run, TinyNet.from_config)
 
 
 def test_load_model_from_run_step_folder_and_file(tmp_path):
@@ -245,7 +245,7 @@ def test_load_model_errors(tmp_path):
     _expect(run, "No config.json")
     ckpt.save_config(run, _config())
     (run / "config.json").write_text('{"model": {}}')
-    _expect(run, "no 'schedule' section")
+    _expect(run, "schedule is missing")
     (run / "notes.txt").write_text("hello")
     _expect(run / "notes.txt", "not a model")
     lonely = tmp_path / "lonely"
@@ -329,7 +329,7 @@ def test_metrics_append_read_and_torn_line(tmp_path):
     assert [r["step"] for r in ckpt.read_metrics(run)] == [1, 2, 3]
     for line in (run / "metrics.jsonl").read_text().splitlines()[:2]:
         json.loads(line)  # strict JSON, no NaN tokens
-    assert ckpt.truncate_metrics(run, 2) == 1
+    assert ckpt.truncate_metrics(run, 2) == 2  # step 3, and the torn line before it
     assert [r["step"] for r in ckpt.read_metrics(run)] == [1, 2]
     assert ckpt.read_metrics(tmp_path / "nowhere") == []
 
@@ -354,7 +354,7 @@ def test_cuda_model_round_trip(tmp_path):
     loaded = ckpt.load_model(tmp_path, device="cuda", model_factory=TinyNet.from_config)
     assert next(loaded.model.parameters()).device.type == "cuda"
     assert _same(loaded.model.cpu().state_dict(), ema.cpu())
-    assert ckpt.load_checkpoint(tmp_path).model_state["conv.weight"].device.type == "cpu"
+    assert ckpt.load_checkpoint(tmp_path, TinyNet.from_config).model_state["conv.weight"].device.type == "cpu"
 
 
 def test_wrapped_models_are_saved_without_their_wrapper_prefix(tmp_path):

@@ -9,6 +9,8 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
+from diffusion_studio.core.checkpoint import run_is_locked
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -22,16 +24,17 @@ def _worker(rank: int, world_size: int, port: int, run_dir: str, report_dir: str
     from safetensors.torch import save_file
 
     from diffusion_studio.core import training
+    from diffusion_studio.core.training.trainer import Trainer
     from tests.core._training_helpers import tiny_config
 
     trainers = []
-    original_init = training._Trainer.__init__
+    original_init = Trainer.__init__
 
     def capture(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
         trainers.append(self)
 
-    training._Trainer.__init__ = capture  # to read this rank's weights afterwards
+    Trainer.__init__ = capture  # to read this rank's weights afterwards (Trainer.model)
     events = list(training.train(tiny_config(run_dir, steps=4, batch_size=2, device="cpu", sample_every=4)))
     weights = {k: v.contiguous() for k, v in trainers[0].model.state_dict().items()}
     save_file(weights, os.path.join(report_dir, f"rank{rank}.safetensors"))
@@ -51,6 +54,7 @@ def test_two_gloo_processes_train_one_model(tmp_path):
     assert reports[0]["samples"] == 1 and reports[1]["samples"] == 0  # rank 0 alone samples
     # Rank 0 wrote one run folder; nobody else wrote anything.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports", "run"]
+    assert not run_is_locked(run_dir)  # rank 0 held the lock while training and released it
     assert (run_dir / "model.safetensors").is_file() and (run_dir / "metrics.jsonl").is_file()
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]

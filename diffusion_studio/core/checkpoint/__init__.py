@@ -10,6 +10,7 @@ Layout (fixed; see README "Run folders")::
     RUN_DIR/metrics.jsonl            one JSON object per line
     RUN_DIR/samples/step_XXXXXX.png  EMA sample grids
     RUN_DIR/scan_report.json         which images were used and which were skipped, and why
+    RUN_DIR/.training.lock           locked while a process trains in the folder (see :mod:`.lock`)
 
 Write order: the step folder is built under a temporary name and renamed into
 place complete, then the top-level files are replaced one by one, each atomically.
@@ -18,6 +19,8 @@ A process killed at any moment leaves at least one complete checkpoint, and
 
 ``train_state.pt`` holds only tensors, dicts, lists and numbers, and is read with
 ``torch.load(weights_only=True)``: nothing is ever unpickled from a user's file.
+``config.json`` is validated on every load (:mod:`.run_config`); every file the loaders read must be
+a regular file of a plausible size, so a damaged or hostile folder gives a reason, never a hang.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from .layout import (
     SCAN_REPORT_NAME,
     TRAIN_STATE_NAME,
     WEIGHTS_NAME,
+    check_run_layout,
+    is_regular_file,
     list_step_dirs,
     load_config,
     read_weights_step,
@@ -41,14 +46,25 @@ from .layout import (
     step_dir_name,
     step_of_dir,
 )
-from .runs import RunInfo, append_metrics, is_run_dir, latest_step, list_runs, read_metrics, truncate_metrics
+from .lock import LOCK_NAME, RunLock, RunLockedError, run_is_locked
+from .runs import (
+    RunInfo,
+    append_metrics,
+    is_run_dir,
+    latest_step,
+    list_runs,
+    read_metrics,
+    remove_samples_after,
+    truncate_metrics,
+)
 
 __all__ = [
-    "CHECKPOINTS_DIR", "CONFIG_NAME", "DEMO_MODEL_DIR", "EMA_WEIGHTS_NAME", "METRICS_NAME", "PREDICTIONS",
+    "CHECKPOINTS_DIR", "CONFIG_NAME", "DEMO_MODEL_DIR", "EMA_WEIGHTS_NAME", "LOCK_NAME", "METRICS_NAME",
     "SAMPLES_DIR", "SCAN_REPORT_NAME", "TRAIN_STATE_NAME", "WEIGHTS_NAME",
-    "Checkpoint", "LoadedModel", "RunInfo",
-    "append_metrics", "is_run_dir", "latest_step", "list_runs", "list_step_dirs", "load_checkpoint", "load_config",
-    "load_model", "read_metrics", "read_weights_step", "resolve_model_path", "save_checkpoint", "save_config",
+    "Checkpoint", "LoadedModel", "RunInfo", "RunLock", "RunLockedError",
+    "append_metrics", "check_run_layout", "is_regular_file", "is_run_dir", "latest_step", "list_runs",
+    "list_step_dirs", "load_checkpoint", "load_config", "load_model", "read_metrics", "read_weights_step",
+    "remove_samples_after", "resolve_model_path", "run_is_locked", "save_checkpoint", "save_config",
     "step_dir_name", "step_of_dir", "truncate_metrics",
 ]
 
@@ -58,7 +74,6 @@ _LAZY = {
     "save_checkpoint": "store",
     "Checkpoint": "loading",
     "LoadedModel": "loading",
-    "PREDICTIONS": "loading",
     "load_checkpoint": "loading",
     "load_model": "loading",
     "resolve_model_path": "loading",

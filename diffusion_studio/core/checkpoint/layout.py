@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from ..atomic import atomic_write_text
 from ..errors import InputError
 from ..paths import resource_path
+from ..validation import read_json_object, validated
+from .run_config import RunConfigFile
 
 __all__ = [
     "CONFIG_NAME", "WEIGHTS_NAME", "EMA_WEIGHTS_NAME", "TRAIN_STATE_NAME", "METRICS_NAME", "CHECKPOINTS_DIR",
     "SAMPLES_DIR", "SCAN_REPORT_NAME", "DEMO_MODEL_DIR", "PICKLE_HINT", "step_dir_name", "step_of_dir",
-    "save_config", "load_config", "list_step_dirs", "looks_like_pickle", "read_weights_step",
+    "save_config", "load_config", "list_step_dirs", "looks_like_pickle", "read_weights_step", "is_regular_file",
+    "check_run_layout",
 ]
 
 CONFIG_NAME = "config.json"
@@ -78,33 +82,74 @@ def looks_like_pickle(path: Path) -> bool:
 
 def read_weights_step(path: str | os.PathLike) -> int | None:
     """The "step" in a safetensors file's metadata, read from its header only (None when absent)."""
+    if not is_regular_file(path):
+        return None  # a FIFO would block the read forever
     try:
         with open(path, "rb") as handle:
             header_len = int.from_bytes(handle.read(8), "little")
             if not 0 < header_len <= 100_000_000:
                 return None
             header = json.loads(handle.read(header_len))
-        return int(header.get("__metadata__", {}).get("step"))
-    except (OSError, ValueError, TypeError, AttributeError, json.JSONDecodeError):
+        step = int(header.get("__metadata__", {}).get("step"))
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         return None
+    return step if 0 <= step < 2**62 else None
 
 
 def load_config(run_dir: str | os.PathLike) -> dict:
-    """Read and check ``config.json`` of a run folder (InputError with a clear reason)."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise InputError(f"No {CONFIG_NAME} in {path.parent}; a run folder needs it to describe the model")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{CONFIG_NAME} in {path.parent} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{CONFIG_NAME} in {path.parent} is not a text file") from exc
-    if not isinstance(config, dict):
-        raise InputError(f"{CONFIG_NAME} in {path.parent} is not a JSON object")
-    for key in ("model", "schedule"):
-        if not isinstance(config.get(key), dict):
-            raise InputError(f"{CONFIG_NAME} in {path.parent} has no {key!r} section")
+    """Read and check ``config.json`` of a run folder (InputError naming the key that cannot be used).
+
+    Size, nesting and NaN limits of :func:`~diffusion_studio.core.validation.read_json_object`,
+    then the section types and model size limits of :class:`.run_config.RunConfigFile`.
+    """
+    folder = Path(run_dir)
+    path = folder / CONFIG_NAME
+    if not path.exists():
+        raise InputError(f"No {CONFIG_NAME} in {folder}; a run folder needs it to describe the model")
+    config = read_json_object(path, what=f"{CONFIG_NAME} in {folder}")
+    validated(RunConfigFile, config, what=f"{CONFIG_NAME} in {folder}")
     return config
+
+
+def is_regular_file(path: str | os.PathLike) -> bool:
+    """True for a regular file (or a link to one); False for folders, FIFOs, devices, sockets and missing paths."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+_KIND_NAMES = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"),
+               (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"), (stat.S_ISREG, "file"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KIND_NAMES if test(mode)), "special file")
+
+
+#: what each name of a run folder must be, and what the run keeps there
+_LAYOUT = (
+    (CONFIG_NAME, "file", "its description"), (WEIGHTS_NAME, "file", "its weights"),
+    (EMA_WEIGHTS_NAME, "file", "its EMA weights"), (TRAIN_STATE_NAME, "file", "its training state"),
+    (METRICS_NAME, "file", "its metrics"), (SCAN_REPORT_NAME, "file", "its scan report"),
+    (CHECKPOINTS_DIR, "folder", "its checkpoints"), (SAMPLES_DIR, "folder", "its sample grids"),
+)
+
+
+def check_run_layout(run_dir: str | os.PathLike) -> None:
+    """InputError when a name the run writes to is taken by something of the wrong kind (a file where
+    the samples folder goes, a folder or a FIFO named metrics.jsonl …), before training writes there."""
+    folder = Path(run_dir)
+    for name, expected, what in _LAYOUT:
+        try:
+            mode = os.stat(folder / name).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot use {folder / name}: {exc.strerror or exc}") from None
+        found = _kind(mode)
+        if found != expected:
+            raise InputError(
+                f"{folder / name} is a {found}, but a run keeps {what} there in a {expected}; "
+                "move it away or choose another --out"
+            )

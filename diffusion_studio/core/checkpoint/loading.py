@@ -9,8 +9,10 @@ from typing import Any, Callable
 
 import torch
 
+from ..device import available_memory, format_bytes
 from ..errors import InputError
 from ..loaded_model import LoadedModel
+from ..prediction import check_prediction
 from ..schedules import NoiseSchedule
 from .layout import (
     CHECKPOINTS_DIR,
@@ -27,9 +29,8 @@ from .layout import (
 )
 from .store import read_train_state, read_weights
 
-__all__ = ["Checkpoint", "LoadedModel", "load_checkpoint", "load_model", "resolve_model_path", "PREDICTIONS"]
+__all__ = ["Checkpoint", "LoadedModel", "load_checkpoint", "load_model", "resolve_model_path"]
 
-PREDICTIONS = ("epsilon", "sample", "v_prediction")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle")
 
 ModelFactory = Callable[[dict], torch.nn.Module]
@@ -47,13 +48,54 @@ class Checkpoint:
     path: Path  # the folder the files were read from (the run folder or a step folder)
 
 
-def _load_candidate(folder: Path, config: dict) -> Checkpoint:
-    """Load one set of checkpoint files; InputError when missing, damaged or torn between steps."""
-    train_state = read_train_state(folder / TRAIN_STATE_NAME)
-    model_state, weights_step = read_weights(folder / WEIGHTS_NAME)
+@dataclass(frozen=True)
+class _DescribedModel:
+    """The model ``config.json`` describes, known from a build on the meta device (no memory used)."""
+
+    num_parameters: int
+    shapes: dict[str, tuple[int, ...]]
+
+    @property
+    def max_weight_bytes(self) -> int:
+        # float32 weights plus the header; anything much larger cannot be weights of this model.
+        return int(self.num_parameters * 4 * 1.5) + 16 * 2**20
+
+    def check(self, state: dict[str, torch.Tensor], weights: Path) -> None:
+        """InputError unless ``state`` has exactly this model's tensors, in its shapes (before building it)."""
+        missing = sorted(self.shapes.keys() - state.keys())
+        unexpected = sorted(state.keys() - self.shapes.keys())
+        wrong = sorted(k for k in self.shapes.keys() & state.keys() if tuple(state[k].shape) != self.shapes[k])
+        if not (missing or unexpected or wrong):
+            return
+        parts = [f"{label}: {', '.join(names[:3])}" + (" …" if len(names) > 3 else "")
+                 for label, names in (("missing", missing), ("unexpected", unexpected), ("other shape", wrong))
+                 if names]
+        raise InputError(f"{weights.name}: these weights do not fit the model described in {CONFIG_NAME} "
+                         f"({'; '.join(parts)})")
+
+
+def _describe_model(factory: ModelFactory, config: dict, config_dir: Path) -> _DescribedModel:
+    try:
+        with torch.device("meta"):
+            model = factory(dict(config["model"]))
+    except InputError as exc:
+        raise InputError(f"{CONFIG_NAME} in {config_dir} describes a model that cannot be built: {exc}") from None
+    except (TypeError, ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+        raise InputError(f"{CONFIG_NAME} in {config_dir} describes a model that cannot be built: {exc}") from exc
+    return _DescribedModel(sum(p.numel() for p in model.parameters()),
+                           {name: tuple(t.shape) for name, t in model.state_dict().items()})
+
+
+def _load_candidate(folder: Path, config: dict, model: _DescribedModel) -> Checkpoint:
+    """Load one set of checkpoint files; InputError when missing, damaged, torn between steps or not this model's."""
+    limit = model.max_weight_bytes
+    train_state = read_train_state(folder / TRAIN_STATE_NAME, weights_bytes=limit)
+    model_state, weights_step = read_weights(folder / WEIGHTS_NAME, max_bytes=limit)
+    model.check(model_state, folder / WEIGHTS_NAME)
     ema_state, ema_step = None, weights_step
-    if (folder / EMA_WEIGHTS_NAME).is_file():
-        ema_state, ema_step = read_weights(folder / EMA_WEIGHTS_NAME)
+    if (folder / EMA_WEIGHTS_NAME).exists():
+        ema_state, ema_step = read_weights(folder / EMA_WEIGHTS_NAME, max_bytes=limit)
+        model.check(ema_state, folder / EMA_WEIGHTS_NAME)
     step = train_state.get("step")
     if not isinstance(step, int) or weights_step != step or ema_step != step:
         # A crash while the top-level files were being replaced: they come from two different steps.
@@ -61,12 +103,17 @@ def _load_candidate(folder: Path, config: dict) -> Checkpoint:
     return Checkpoint(config, model_state, ema_state, train_state, step, folder)
 
 
-def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
-    """The newest complete checkpoint of a run (top-level files or a step folder), for resuming."""
+def load_checkpoint(run_dir: str | os.PathLike, model_factory: ModelFactory | None = None) -> Checkpoint:
+    """The newest complete checkpoint of a run (top-level files or a step folder), for resuming.
+
+    ``model_factory`` builds the model ``config.json`` describes (default ``UNet.from_config``); it
+    runs on the meta device only, to know how large the weights files may be.
+    """
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise InputError(f"The run folder {run_dir} does not exist")
     config = load_config(run_dir)
+    model = _describe_model(model_factory or _default_factory, config, run_dir)
     candidates = [(step_of_dir(d), 0, d) for d in list_step_dirs(run_dir)]
     if (run_dir / WEIGHTS_NAME).is_file():
         candidates.append((read_weights_step(run_dir / WEIGHTS_NAME) or -1, 1, run_dir))
@@ -75,7 +122,7 @@ def load_checkpoint(run_dir: str | os.PathLike) -> Checkpoint:
     first_error: InputError | None = None
     for _step, _prefer, folder in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
         try:
-            return _load_candidate(folder, config)
+            return _load_candidate(folder, config, model)
         except InputError as exc:
             first_error = first_error or exc
     raise InputError(f"No complete checkpoint in {run_dir}: {first_error}")
@@ -85,6 +132,16 @@ def _default_factory(model_config: dict) -> torch.nn.Module:
     from ..unet import UNet
 
     return UNet.from_config(model_config)
+
+
+def _check_weights_fit(num_parameters: int, device: torch.device, config_dir: Path) -> None:
+    needed = num_parameters * 4
+    free, what = available_memory(device)
+    if free is not None and needed > free:
+        raise InputError(
+            f"the model in {config_dir} has {num_parameters / 1e6:.1f} M parameters ({format_bytes(needed)}), "
+            f"more than the {format_bytes(free)} of {what}"
+        )
 
 
 def resolve_model_path(path: str | os.PathLike, prefer_ema: bool = True) -> tuple[Path, Path]:
@@ -138,8 +195,11 @@ def load_model(
     """
     config_dir, weights_path = resolve_model_path(path, prefer_ema)
     config = load_config(config_dir)
-    state, step = read_weights(weights_path)
     factory = model_factory or _default_factory
+    described = _describe_model(factory, config, config_dir)
+    _check_weights_fit(described.num_parameters, torch.device(device), config_dir)
+    state, step = read_weights(weights_path, max_bytes=described.max_weight_bytes)
+    described.check(state, weights_path)
     try:
         model = factory(dict(config["model"]))
     except InputError:
@@ -156,9 +216,7 @@ def load_model(
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise InputError(f"{CONFIG_NAME} in {config_dir} has an unusable schedule: {exc}") from exc
-    prediction = config.get("prediction", "epsilon")
-    if prediction not in PREDICTIONS:
-        raise InputError(f"{CONFIG_NAME} in {config_dir}: unknown prediction {prediction!r}")
+    prediction = check_prediction(config.get("prediction", "epsilon"))
     model_config = config["model"]
     image_size = int(config.get("image_size") or model_config.get("image_size") or 0)
     channels = int(config.get("channels") or model_config.get("in_channels") or 0)

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..errors import InputError
 from ..paths import runs_dir
+from ..validation import read_json_object
 from .layout import (
     CHECKPOINTS_DIR,
     CONFIG_NAME,
@@ -18,12 +20,14 @@ from .layout import (
     SAMPLES_DIR,
     TRAIN_STATE_NAME,
     WEIGHTS_NAME,
+    is_regular_file,
     list_step_dirs,
     read_weights_step,
     step_of_dir,
 )
 
-__all__ = ["RunInfo", "is_run_dir", "latest_step", "list_runs", "append_metrics", "read_metrics", "truncate_metrics"]
+__all__ = ["RunInfo", "is_run_dir", "latest_step", "list_runs", "append_metrics", "read_metrics", "truncate_metrics",
+           "remove_samples_after"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,11 @@ class RunInfo:
 
 def is_run_dir(path: str | os.PathLike) -> bool:
     """True when ``path`` is a folder with a ``config.json`` that describes a model."""
-    config = Path(path) / CONFIG_NAME
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = read_json_object(Path(path) / CONFIG_NAME)
+    except InputError:
         return False
-    return isinstance(data, dict) and isinstance(data.get("model"), dict)
+    return isinstance(data.get("model"), dict)
 
 
 def latest_step(run_dir: str | os.PathLike) -> int:
@@ -55,14 +58,11 @@ def latest_step(run_dir: str | os.PathLike) -> int:
     return step_of_dir(steps[-1]) or 0 if steps else 0
 
 
-_latest_step = latest_step  # kept for callers written against the first version
-
-
 def _last_sample(run: Path) -> Path | None:
     samples = run / SAMPLES_DIR
     if not samples.is_dir():
         return None
-    pngs = sorted(p for p in samples.glob("step_*.png") if not p.name.startswith("."))
+    pngs = sorted(p for p in samples.glob("step_*.png") if step_of_dir(p) is not None)
     return pngs[-1] if pngs else None
 
 
@@ -116,32 +116,62 @@ def append_metrics(run_dir: str | os.PathLike, record: dict) -> None:
         handle.flush()
 
 
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """All records of ``metrics.jsonl``; a torn or damaged line is skipped, a missing file gives []."""
-    path = Path(run_dir) / METRICS_NAME
-    try:
-        raw = path.read_bytes()
-    except OSError:
+def _metric_lines(path: Path) -> list[bytes]:
+    if not path.exists():
         return []
-    records = []
-    for line in raw.splitlines():
-        try:
-            record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    if not is_regular_file(path):  # reading a FIFO would wait forever
+        raise InputError(f"{path} is not a regular file; the run's metrics cannot be read")
+    try:
+        return path.read_bytes().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _record(line: bytes) -> dict | None:
+    """One line as a metrics record: a JSON object with a whole-number ``step``; None for anything else."""
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return record if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """All records of ``metrics.jsonl``; a torn or damaged line is skipped, a missing file gives [].
+
+    InputError when the name is taken by something that is not a file (a folder, a FIFO).
+    """
+    records = (_record(line) for line in _metric_lines(Path(run_dir) / METRICS_NAME))
+    return [record for record in records if record is not None]
 
 
 def truncate_metrics(run_dir: str | os.PathLike, max_step: int) -> int:
-    """Drop records after ``max_step`` (logged after the checkpoint a resume starts from).
+    """Keep only the records up to ``max_step``: a resume redoes the steps after its checkpoint.
 
-    Rewrites the file atomically; returns how many records were dropped.
+    Lines logged after that checkpoint — by a run that was stopped, killed or that ended on an
+    error — are dropped, and so are torn or damaged lines, so the file holds one record per
+    logged step and the loss curve never doubles back. Rewrites the file atomically (only when
+    something changes); returns how many lines were dropped.
     """
     path = Path(run_dir) / METRICS_NAME
-    records = read_metrics(run_dir)
-    kept = [r for r in records if not isinstance(r.get("step"), (int, float)) or r["step"] <= max_step]
-    if len(kept) != len(records) or (path.exists() and not path.read_bytes().endswith(b"\n")):
+    lines = _metric_lines(path)
+    kept = [record for record in map(_record, lines) if record is not None and record["step"] <= max_step]
+    dropped = len(lines) - len(kept)
+    if dropped or (lines and not path.read_bytes().endswith(b"\n")):
         atomic_write_text(path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept))
-    return len(records) - len(kept)
+    return dropped
+
+
+def remove_samples_after(run_dir: str | os.PathLike, max_step: int) -> int:
+    """Delete sample grids of steps after ``max_step`` (drawn by weights a resume does not continue)."""
+    samples = Path(run_dir) / SAMPLES_DIR
+    if not samples.is_dir():
+        return 0
+    removed = 0
+    for png in samples.glob("step_*.png"):
+        step = step_of_dir(png)
+        if step is not None and step > max_step and png.is_file():
+            png.unlink(missing_ok=True)
+            removed += 1
+    return removed

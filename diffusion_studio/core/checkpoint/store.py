@@ -21,6 +21,8 @@ from .layout import (
     PICKLE_HINT,
     TRAIN_STATE_NAME,
     WEIGHTS_NAME,
+    check_run_layout,
+    is_regular_file,
     list_step_dirs,
     looks_like_pickle,
     read_weights_step,
@@ -88,6 +90,7 @@ def save_checkpoint(
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"Cannot create the run folder {run_dir}: {exc.strerror or exc}") from exc
+    check_run_layout(run_dir)
     files = {WEIGHTS_NAME: _weights_bytes(model, step), TRAIN_STATE_NAME: _train_state_bytes(train_state, step)}
     if ema_model is not None:
         files[EMA_WEIGHTS_NAME] = _weights_bytes(ema_model, step)
@@ -152,26 +155,46 @@ def _remove_leftovers(checkpoints: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
-def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int | None]:
-    """Load a safetensors file: (state dict, step from its metadata)."""
-    if not path.is_file():
+#: train_state.pt holds the optimiser's moments (2 per weight) and small things: never far larger
+#: than the weights. A bigger file is not ours, and loading it could exhaust memory.
+_TRAIN_STATE_SLACK = 64 * 2**20
+
+
+def read_weights(path: Path, max_bytes: int | None = None) -> tuple[dict[str, torch.Tensor], int | None]:
+    """Load a safetensors file: (state dict, step from its metadata).
+
+    ``max_bytes``: refuse a larger file before reading it (what the model it should fit can hold).
+    """
+    if not path.exists():
         raise InputError(f"The weights file {path} is missing")
+    if not is_regular_file(path):
+        raise InputError(f"{path} is not a regular file")
     if looks_like_pickle(path):
         raise InputError(f"{path.name} {PICKLE_HINT}")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise InputError(f"{path.name} in {path.parent} is {path.stat().st_size / 2**20:.0f} MiB, larger than the "
+                         "weights of the model its config.json describes can be; it was not loaded")
     try:
-        data = path.read_bytes()
-        state = safetensors_load(data)
+        # Read into memory (not memory-mapped): Windows cannot replace a file that is mapped.
+        state = safetensors_load(path.read_bytes())
         step = read_weights_step(path)
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
-    except (SafetensorError, ValueError, RuntimeError, KeyError) as exc:
+    except (SafetensorError, ValueError, RuntimeError, KeyError, TypeError, OverflowError) as exc:
         raise InputError(f"{path.name} in {path.parent} is not a valid safetensors file (corrupt or truncated)") from exc
     return state, step
 
 
-def read_train_state(path: Path) -> dict:
-    if not path.is_file():
+def read_train_state(path: Path, weights_bytes: int | None = None) -> dict:
+    """``train_state.pt`` with ``torch.load(weights_only=True)``; larger than 3× ``weights_bytes`` (+ slack) is refused."""
+    if not path.exists():
         raise InputError(f"The training state {path} is missing")
+    if not is_regular_file(path):
+        raise InputError(f"{path} is not a regular file")
+    size = path.stat().st_size
+    if weights_bytes is not None and size > 3 * weights_bytes + _TRAIN_STATE_SLACK:
+        raise InputError(f"{path.name} in {path.parent} is {size / 2**20:.0f} MiB, far larger than a training "
+                         "state of these weights can be; it was not loaded")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:

@@ -16,9 +16,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..device import to_device
 from ..errors import InputError
-from .decode import decode_image, load_images_tensor
-from .decode import skip_kind
+from .decode import decode_image, load_images_tensor, skip_kind
 
 __all__ = ["BatchSource", "choose_batch_source", "decoded_bytes", "default_memory_budget"]
 
@@ -168,10 +168,6 @@ class BatchSource:
         return self._order.seed
 
     @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    @property
     def batches_per_epoch(self) -> int:
         per_rank = max(1, -(-self.num_items // self.world_size))
         return max(1, -(-per_rank // self.batch_size))
@@ -206,19 +202,12 @@ class BatchSource:
     def next_batch(self) -> torch.Tensor:
         return self._next_in_memory() if self.in_memory else self._next_streamed()
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        while True:
-            yield self.next_batch()
-
     def _to_float(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 0…255 → float32 [-1, 1] on the device (moved as uint8: a quarter of the bytes)."""
         if self.device.type == "cpu":  # numpy runs this on one thread: no torch thread-pool wake-ups
             pixels = batch.numpy()
             return torch.from_numpy(np.subtract(pixels, np.float32(127.5), dtype=np.float32) / np.float32(127.5))
-        if batch.device != self.device:
-            if self.device.type == "cuda":
-                batch = batch.pin_memory()
-            batch = batch.to(self.device, non_blocking=True)
+        batch = to_device(batch, self.device)  # asynchronous only for CUDA from pinned memory
         return torch.sub(batch, 127.5).div_(127.5)
 
     def _next_in_memory(self) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 Modules: :mod:`.panel` (the dock widget), :mod:`.dataset_view` (folder scan report),
 :mod:`.settings_form` / :mod:`.config_fields` (TrainConfig editor), :mod:`.controls`,
-:mod:`.live_plots`, :mod:`.sample_grid`, :mod:`.runs_list`, :mod:`.worker` (superqt worker)
-and :mod:`.updates` (the Qt-free side: throttling, the training child process).
+:mod:`.live_plots`, :mod:`.sample_grid`, :mod:`.runs_list` and :mod:`.worker` (the superqt worker
+around the Qt-free :mod:`diffusion_studio.core.training.relay`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["TrainingPanel"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the training child process imports .updates and must not load Qt through here.
+    # Lazy: importing the package must not build Qt widgets' modules until the panel is wanted.
     if name == "TrainingPanel":
         from .panel import TrainingPanel
 

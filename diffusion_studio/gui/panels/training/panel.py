@@ -15,6 +15,7 @@ from superqt.utils import FunctionWorker
 
 from ....core import paths
 from ....core.errors import InputError
+from ....core.training.relay import ChildFailed, TrainingControl, TrainingUpdate
 from ...state import AppState
 from ...theme import MARGIN
 from ...widgets.message_strip import MessageStrip
@@ -24,8 +25,7 @@ from .live_plots import LivePlots
 from .runs_list import RunsList, read_run
 from .sample_grid import SampleGrid
 from .settings_form import SettingsForm
-from .updates import ChildFailed
-from .worker import TrainingControl, TrainingUpdate, make_training_worker
+from .worker import make_training_worker
 
 __all__ = ["TrainingPanel"]
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QLineEd
 from superqt import QCollapsible
 
 from ....core.errors import InputError
-from ....core.train_config import RESUME_OVERRIDABLE, TrainConfig
+from ....core.training.config import RESUME_OVERRIDABLE, TrainConfig, form_labels
 from ...devices import detect_devices
 from .config_fields import GROUPS, FieldEditor, editable_fields
 
@@ -62,7 +62,7 @@ class SettingsForm(QWidget):
         self._applying = False
         self._resume_mode = False
         self._devices: list = []
-        self.editors: dict[str, FieldEditor] = {f.name: FieldEditor(f, self) for f in editable_fields()}
+        self.editors: dict[str, FieldEditor] = {spec.name: FieldEditor(spec, self) for spec in editable_fields()}
 
         self.preset_combo = QComboBox()
         self.preset_combo.addItems([*PRESETS, CUSTOM])
@@ -133,8 +133,7 @@ class SettingsForm(QWidget):
         """Reset every field to its default, then the preset's values."""
         if name not in PRESETS:
             return
-        values = {**{n: f.default for n, f in ((f.name, f) for f in editable_fields()) if not callable(f.default)},
-                  **PRESETS[name]}
+        values = {**{spec.name: spec.default for spec in editable_fields()}, **PRESETS[name]}
         self._preset_values = values
         self.set_values(values)
         self.preset_combo.blockSignals(True)
@@ -161,12 +160,15 @@ class SettingsForm(QWidget):
         return values
 
     def config(self, **panel_fields: Any) -> TrainConfig:
-        """A validated TrainConfig with the panel's fields (out, folder, demo, resume) added."""
-        try:
-            config = TrainConfig(**{**self.values(), **panel_fields})
-        except TypeError as exc:
-            raise InputError(f"these settings do not fit together: {exc}") from exc
-        return config.validate()
+        """A TrainConfig with the panel's fields (out, folder, demo, resume) added, validated by TrainConfig
+        itself (ConfigError naming the field by its label).
+
+        Continuing a run sends only the fields a resume may change: the rest comes from the run.
+        """
+        values = self.values()
+        if self._resume_mode:
+            values = {name: value for name, value in values.items() if name in RESUME_OVERRIDABLE}
+        return TrainConfig.from_dict({**values, **panel_fields}, labels=form_labels(), what="settings")
 
     def set_locked(self, locked: bool, resume_mode: bool | None = None) -> None:
         """While a run trains its settings cannot change; a continued run keeps its model and data."""

@@ -1,13 +1,13 @@
-"""Drive :func:`diffusion_studio.core.training.train` and turn its progress into GUI updates.
+"""Drive :func:`diffusion_studio.core.training.train` for a GUI: throttled updates, in a child process.
 
-Qt-free on purpose: :func:`updates_from_subprocess` runs the engine in a child process that
-imports this module, and that child must not load Qt.
+Qt-free (it is core): the GUI wraps :func:`updates_from_subprocess` or :func:`training_updates`
+in a worker thread of its own, and the child process that runs the engine never loads Qt.
 
 The engine is a generator that yields one ``Progress`` per step. The GUI must not
 see every one of them (a tiny model on a GPU makes thousands per second), so
 :func:`training_updates` batches them: losses of all steps are kept, everything
 else is the latest value, and an update leaves at most ``max_rate_hz`` times a
-second. Events that matter (a sample grid, a checkpoint, done, stopped, error)
+second. Events that matter (the start, a sample grid, a checkpoint, done, stopped, error)
 go out at once. Every array that crosses the thread boundary is a detached
 numpy copy, never a live tensor.
 
@@ -27,6 +27,8 @@ import logging
 import multiprocessing
 import os
 import queue as queue_module
+import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -34,13 +36,18 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["ChildFailed", "TrainingControl", "TrainingUpdate", "training_updates", "updates_from_subprocess"]
+from ..errors import InputError
+from .config import TrainConfig
+from .progress import Progress
+
+__all__ = ["ChildFailed", "TrainingControl", "TrainingUpdate", "can_spawn", "training_updates",
+           "updates_from_subprocess"]
 
 log = logging.getLogger(__name__)
 _SPAWN = multiprocessing.get_context("spawn")  # fork is unsafe in a process with Qt and torch threads
 
 #: events that are sent to the GUI at once, whatever the throttle says
-URGENT_EVENTS = frozenset({"sample", "checkpoint", "done", "stopped", "error"})
+URGENT_EVENTS = frozenset({"start", "sample", "checkpoint", "done", "stopped", "error"})
 
 
 class TrainingControl:
@@ -50,6 +57,7 @@ class TrainingControl:
         self._stop = _SPAWN.Event()
         self._pause = _SPAWN.Event()
         self._paused_polls = _SPAWN.Value("i", 0)
+        self._stop_conditions: list[Callable[[], bool]] = []
 
     @property
     def paused_polls(self) -> int:
@@ -66,8 +74,12 @@ class TrainingControl:
     def request_resume(self) -> None:
         self._pause.clear()
 
+    def add_stop_condition(self, condition: Callable[[], bool]) -> None:
+        """Also stop when ``condition()`` is true; added in the process that trains (it is not sent across)."""
+        self._stop_conditions.append(condition)
+
     def should_stop(self) -> bool:
-        return self._stop.is_set()
+        return self._stop.is_set() or any(condition() for condition in self._stop_conditions)
 
     def should_pause(self) -> bool:
         paused = self._pause.is_set() and not self._stop.is_set()
@@ -99,20 +111,9 @@ class TrainingUpdate:
     message: str
 
 
-def _as_float(value: Any, default: float = float("nan")) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _detached(array: Any, dtype=None) -> np.ndarray | None:
-    """A numpy copy the training thread will never touch again."""
-    if array is None:
-        return None
-    if hasattr(array, "detach"):  # a torch tensor slipped through
-        array = array.detach().cpu().numpy()
-    return np.array(array, dtype=dtype, copy=True)
+def _detached(array: Any, dtype) -> np.ndarray | None:
+    """A numpy copy the training side will never touch again."""
+    return None if array is None else np.array(array, dtype=dtype, copy=True)
 
 
 class _Batch:
@@ -124,50 +125,47 @@ class _Batch:
         self.lrs: list[float] = []
         self.sample_grid: np.ndarray | None = None
 
-    def add(self, progress: Any) -> None:
-        if getattr(progress, "event", "step") == "step":
-            loss = _as_float(getattr(progress, "loss", None))
-            if np.isfinite(loss):
-                self.steps.append(int(progress.step))
-                self.losses.append(loss)
-                self.lrs.append(_as_float(getattr(progress, "lr", None)))
-        grid = getattr(progress, "sample_grid", None)
-        if grid is not None:
-            self.sample_grid = _detached(grid, np.uint8)
+    def add(self, progress: Progress) -> None:
+        if progress.event == "step" and np.isfinite(progress.loss):
+            self.steps.append(int(progress.step))
+            self.losses.append(float(progress.loss))
+            self.lrs.append(float(progress.lr))
+        if progress.sample_grid is not None:
+            self.sample_grid = _detached(progress.sample_grid, np.uint8)
 
-    def update(self, progress: Any) -> TrainingUpdate:
+    def update(self, progress: Progress) -> TrainingUpdate:
         return TrainingUpdate(
-            step=int(getattr(progress, "step", 0) or 0),
-            total_steps=int(getattr(progress, "total_steps", 0) or 0),
+            step=int(progress.step),
+            total_steps=int(progress.total_steps),
             steps=np.asarray(self.steps, dtype=np.int64),
             losses=np.asarray(self.losses, dtype=np.float64),
             lrs=np.asarray(self.lrs, dtype=np.float64),
-            lr=_as_float(getattr(progress, "lr", None)),
-            images_per_s=_as_float(getattr(progress, "images_per_s", None), 0.0),
-            eta_s=_as_float(getattr(progress, "eta_s", None)),
-            elapsed_s=_as_float(getattr(progress, "elapsed_s", None), 0.0),
-            bucket_losses=_detached(getattr(progress, "bucket_losses", None), np.float64),
+            lr=float(progress.lr),
+            images_per_s=float(progress.images_per_s),
+            eta_s=float(progress.eta_s),
+            elapsed_s=float(progress.elapsed_s),
+            bucket_losses=_detached(progress.bucket_losses, np.float64),
             sample_grid=self.sample_grid,
-            gpu_memory_bytes=int(getattr(progress, "gpu_memory_bytes", 0) or 0),
-            event=str(getattr(progress, "event", "step") or "step"),
-            message=str(getattr(progress, "message", "") or ""),
+            gpu_memory_bytes=int(progress.gpu_memory_bytes or 0),
+            event=progress.event,
+            message=progress.message,
         )
 
 
 def training_updates(
-    config: Any,
+    config: TrainConfig | None,
     control: TrainingControl,
     *,
     max_rate_hz: float = 20.0,
-    train_fn: Callable[..., Iterator[Any]] | None = None,
+    train_fn: Callable[..., Iterator[Progress]] | None = None,
 ) -> Iterator[TrainingUpdate]:
-    """Drive ``train_fn(config, should_stop=, should_pause=)`` and yield throttled updates.
+    """Drive ``train_fn(config, should_stop=, should_pause=)`` (default: :func:`train`) and yield throttled updates.
 
     Exceptions of the engine (``TrainingError``, OOM, …) propagate: the worker's
     ``errored`` signal carries them to the panel.
     """
     if train_fn is None:
-        from ....core.training import train as train_fn  # torch loads in this thread, not the GUI's
+        from . import train as train_fn  # looked up at call time (torch loads in this thread, not the GUI's)
     min_interval = 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
     batch = _Batch()
     last_emit = 0.0
@@ -175,7 +173,7 @@ def training_updates(
     for progress in train_fn(config, should_stop=control.should_stop, should_pause=control.should_pause):
         batch.add(progress)
         now = time.monotonic()
-        event = getattr(progress, "event", "step")
+        event = progress.event
         if event in URGENT_EVENTS or batch.sample_grid is not None or now - last_emit >= min_interval:
             yield batch.update(progress)
             batch = _Batch()
@@ -188,21 +186,24 @@ class ChildFailed(RuntimeError):
     """The training process raised something other than a user-facing InputError."""
 
 
-def _child_main(config_dict: dict, control: TrainingControl, updates: Any, max_rate_hz: float) -> None:
+def can_spawn() -> bool:
+    """A frozen app (PyInstaller) cannot spawn a Python child without freeze_support: it trains in a thread."""
+    return not getattr(sys, "frozen", False)
+
+
+def _child_main(config: TrainConfig, control: TrainingControl, updates: Any, max_rate_hz: float) -> None:
     """Entry point of the training process: run the engine, send throttled updates back."""
-    from ....core.errors import InputError
-    from ....core.train_config import TrainConfig
-
     parent = os.getppid()
-    stop = control.should_stop
-
-    def should_stop() -> bool:
-        # an app that died without stopping us: save a checkpoint and end rather than train on alone
-        return stop() or os.getppid() != parent
-
-    control.should_stop = should_stop
+    signals: list[int] = []
+    # SIGTERM (a session manager logging out, ``Process.terminate``) and a Ctrl-C in the terminal the app
+    # was started from stop like the Stop button: with a checkpoint. The handler only records the signal.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: signals.append(number))
+    control.add_stop_condition(lambda: bool(signals))
+    # an app that died without stopping us: save a checkpoint and end rather than train on alone
+    control.add_stop_condition(lambda: os.getppid() != parent)
     try:
-        for update in training_updates(TrainConfig.from_dict(config_dict), control, max_rate_hz=max_rate_hz):
+        for update in training_updates(config, control, max_rate_hz=max_rate_hz):
             updates.put(("update", update))
         updates.put(("end", None))
     except InputError as exc:
@@ -211,13 +212,14 @@ def _child_main(config_dict: dict, control: TrainingControl, updates: Any, max_r
         updates.put(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
 
 
-def updates_from_subprocess(config: Any, control: TrainingControl, *, max_rate_hz: float = 20.0,
+def updates_from_subprocess(config: TrainConfig, control: TrainingControl, *, max_rate_hz: float = 20.0,
                             stop_timeout_s: float = 120.0) -> Iterator[TrainingUpdate]:
-    """Like :func:`training_updates`, with the engine in a spawned child process."""
-    from ....core.errors import InputError
+    """Like :func:`training_updates`, with the engine in a spawned child process.
 
+    The config travels pickled, so it keeps which fields were given (a resume changes only those).
+    """
     updates = _SPAWN.Queue()
-    process = _SPAWN.Process(target=_child_main, args=(config.to_dict(), control, updates, max_rate_hz),
+    process = _SPAWN.Process(target=_child_main, args=(config, control, updates, max_rate_hz),
                              name="diffusion-studio-training", daemon=True)
     process.start()
     try:

@@ -1,0 +1,62 @@
+"""Sample grids while training: a few deterministic DDIM steps with the EMA model, from the same noise each time."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..atomic import atomic_write
+from ..device import to_device
+from ..export.compose import tile_grid
+from ..images import float_to_uint8
+from ..samplers import make_sampler
+from ..schedules import NoiseSchedule
+
+__all__ = ["sample_images", "preview_grid", "save_preview"]
+
+
+@torch.no_grad()
+def sample_images(model: nn.Module, schedule: NoiseSchedule, *, prediction: str, num_images: int, image_size: int,
+                  channels: int, device: torch.device, seed: int = 0, num_steps: int = 25,
+                  batch_size: int = 64) -> torch.Tensor:
+    """``num_images`` samples in [-1, 1], (N, C, S, S) float32 on the CPU, from the same noise every call.
+
+    Deterministic DDIM (η = 0, "trailing" spacing so the chain starts at t = T-1) makes grids of
+    successive checkpoints comparable: the same starting noise, only the model changes. The noise
+    is drawn on the CPU in float32, so it is the same on every device and never float64 on one.
+    """
+    sampler = make_sampler("ddim", schedule, num_steps=min(num_steps, schedule.num_timesteps),
+                           eta=0.0, spacing="trailing", prediction=prediction)
+    generator = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn((num_images, channels, image_size, image_size), generator=generator, dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for start in range(0, num_images, batch_size):
+            x = to_device(noise[start:start + batch_size], device)
+            for t in sampler.timesteps:
+                t_batch = torch.full((x.shape[0],), int(t), device=device, dtype=torch.long)
+                x = sampler.step(model(x, t_batch).float(), int(t), x).prev_sample
+            out.append(x.clamp(-1, 1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def preview_grid(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(N, C, S, S) floats in [-1, 1] → one uint8 (H, W, C) grid, √N per row, 1 px black lines between."""
+    return tile_grid(float_to_uint8(images), padding=1, pad_color=(0, 0, 0))
+
+
+def save_preview(grid: np.ndarray, path: str | os.PathLike, scale: int = 1) -> None:
+    """Write a uint8 (H, W, C) grid as PNG atomically, enlarged ``scale``× with nearest pixels (crisp)."""
+    image = Image.fromarray(np.ascontiguousarray(grid[:, :, 0] if grid.shape[2] == 1 else grid))
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    with atomic_write(path, "wb") as handle:
+        image.save(handle, format="PNG")
