@@ -20,13 +20,16 @@ a size limit, a nesting limit, no NaN/Infinity, and an ``InputError`` for every 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Mapping, TypeVar, get_type_hints
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from .errors import InputError
 
@@ -46,6 +49,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_SEED",
+    "check_fields",
     "describe_errors",
     "parse_json",
     "read_json_object",
@@ -104,6 +108,7 @@ _CONSTRAINT_WORDS = {
     "tuple_type": "must be a list",
     "too_short": "needs at least {min_length} entries",
     "too_long": "takes at most {max_length} entries",
+    "value_error": "{error}",
 }
 
 
@@ -157,6 +162,31 @@ def validated(kind: Callable[..., T] | Any, data: Any, *, what: str, labels: Map
         raise ConfigError(f"{what}: {describe_errors(exc, labels)}") from None
     except RecursionError:
         raise ConfigError(f"{what}: nested too deeply to be a settings file") from None
+
+
+@functools.cache
+def _fields_adapter(cls: type) -> TypeAdapter:
+    hints = get_type_hints(cls, include_extras=True)
+    schema = TypedDict(f"{cls.__name__}Fields", {f.name: hints[f.name] for f in dataclasses.fields(cls)})
+    schema.__pydantic_config__ = STRICT  # type: ignore[attr-defined]
+    return TypeAdapter(schema)
+
+
+def check_fields(instance: Any, *, what: str, labels: Mapping[str, str] | None = None) -> None:
+    """Validate a (frozen) stdlib dataclass's own fields against their annotations, from its ``__post_init__``.
+
+    For a dataclass that must stay a plain dataclass (built directly by GUI forms and callers)
+    yet raise :class:`ConfigError` for a bad value: annotate the fields with the types above
+    (or any ``Annotated`` pydantic constraint) and call ``check_fields(self, what=...)``.
+    Coerced values (a numpy number, a list for a tuple) are stored back.
+    """
+    values = {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+    try:
+        checked = _fields_adapter(type(instance)).validate_python(values)
+    except ValidationError as exc:
+        raise ConfigError(f"{what}: {describe_errors(exc, labels)}") from None
+    for name, value in checked.items():
+        object.__setattr__(instance, name, value)
 
 
 # ---------------------------------------------------------------------------- JSON files
