@@ -24,11 +24,12 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Mapping, TypeVar, get_type_hints
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from .errors import InputError
@@ -42,6 +43,7 @@ __all__ = [
     "FiniteFloat",
     "NonNegativeFloat",
     "NonNegativeInt",
+    "PathText",
     "PositiveFloat",
     "PositiveInt",
     "Probability",
@@ -51,6 +53,7 @@ __all__ = [
     "MAX_SEED",
     "check_fields",
     "describe_errors",
+    "dump_json",
     "parse_json",
     "read_json_object",
     "validated",
@@ -74,6 +77,20 @@ Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(ge=1, le=2**31 - 1)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+
+def _path_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a path (text)")
+    if "\x00" in value or len(value) > 4096:
+        raise ValueError("is not a usable path (a NUL character, or longer than 4096 characters)")
+    return value
+
+
+#: A file or folder path as text. pydantic's own ``str`` refuses the lone surrogates that stand
+#: for the bytes of a file name that is not UTF-8; this type takes any ``str`` a file system gave us.
+PathText = Annotated[str, PlainValidator(_path_text)]
 
 T = TypeVar("T")
 
@@ -207,6 +224,20 @@ def _depth_ok(value: Any, limit: int) -> bool:
             return False
         stack.extend((child, depth + 1) for child in children)
     return True
+
+
+# A lone surrogate is how Python holds a byte of a file name that is not UTF-8 (surrogateescape).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dump_json(value: Any, **options: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, allow_nan=False, **options)`` that can always be written as UTF-8.
+
+    Lone surrogates (file names that are not UTF-8) are written as their ``\\udcXX`` escapes,
+    which :func:`parse_json` (``json.loads``) turns back into the exact same string.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _refuse_constant(name: str) -> float:

@@ -9,9 +9,7 @@ arrive; :func:`scan_folder` consumes it into a :class:`ScanReport`.
 from __future__ import annotations
 
 import errno
-import json
 import os
-import re
 import stat
 import statistics
 from collections import Counter, deque
@@ -26,7 +24,7 @@ from PIL import Image
 
 from ..atomic import atomic_write_text, file_kind
 from ..errors import InputError, printable
-from ..validation import read_json_object
+from ..validation import dump_json, read_json_object
 from ..images import IMAGE_EXTENSIONS, ImageLoadError
 from .decode import decode_for_scan, skip_kind
 
@@ -37,12 +35,8 @@ REPORT_VERSION = 1
 #: What the report says about file names that are not valid UTF-8 (bytes from another encoding).
 NAMES_NOTE = ("Some file names are not valid UTF-8. They are written with \\udcXX escapes (Python's "
               "surrogateescape: byte 0xXX of the name); json.load in Python gives the exact path back.")
-# In a JSON string: a lone surrogate can only be written as an escape in a UTF-8 file.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _not_utf8(path: str) -> bool:
-    return _LONE_SURROGATE.search(path) is not None
+    return printable(path) != path
 
 
 @dataclass(frozen=True)
@@ -312,8 +306,7 @@ class ScanReport:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the report as JSON (UTF-8), atomically; see :data:`NAMES_NOTE` for names that are not UTF-8."""
         path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
-        atomic_write_text(path, _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+        atomic_write_text(path, dump_json(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod
