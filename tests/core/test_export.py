@@ -226,9 +226,11 @@ def test_progress_and_cancel_leave_no_file(tmp_path):
                                should_stop=lambda: next(late) >= len(calls) - 1)  # noqa: B023
         assert result.cancelled
     shutil.rmtree(tmp_path / "probe")
-    gen = iter_export(frames, tmp_path / "closed.mp4")
-    next(gen)
-    gen.close()  # a GUI worker quitting mid-way
+    for name in ("closed.mp4", "closed.webp"):
+        gen = iter_export(frames, tmp_path / name)
+        next(gen)
+        next(gen)  # the WebP encoder thread is waiting for the next frame
+        gen.close()  # a GUI worker quitting mid-way: the thread ends, nothing is written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.gif"]
 
 
@@ -274,7 +276,7 @@ def test_permission_denied_while_writing_is_an_input_error(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["a.gif", "a.png", "frames_dir", "strip.png"])
+@pytest.mark.parametrize("name", ["a.gif", "a.png", "a.webp", "frames_dir", "strip.png"])
 def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch, name):
     real_save = Image.Image.save
 
@@ -318,7 +320,7 @@ def _sequences():
 
 @pytest.mark.parametrize("name", list(_sequences()))
 @pytest.mark.parametrize("loop", [True, False])
-def test_streamed_gif_is_byte_for_byte_what_pillow_save_all_writes(tmp_path, name, loop):
+def test_streamed_gif_and_webp_are_byte_for_byte_what_pillow_save_all_writes(tmp_path, name, loop):
     from diffusion_studio.core.export.palette import gif_frame
 
     images = _sequences()[name]
@@ -330,11 +332,16 @@ def test_streamed_gif_is_byte_for_byte_what_pillow_save_all_writes(tmp_path, nam
     pictures[0].save(tmp_path / "old.gif", format="GIF", save_all=True, append_images=pictures[1:],
                      duration=durations, disposal=1, **({"loop": 0} if loop else {}))
     assert (tmp_path / "new.gif").read_bytes() == (tmp_path / "old.gif").read_bytes()
+    export_frames(frames_from_images(images), tmp_path / "new.webp", options)
+    rgb = [Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).convert("RGB") for image in images]
+    rgb[0].save(tmp_path / "old.webp", format="WEBP", save_all=True, append_images=rgb[1:], duration=durations,
+                loop=0 if loop else 1, lossless=False, quality=90, method=4)
+    assert (tmp_path / "new.webp").read_bytes() == (tmp_path / "old.webp").read_bytes()
 
 
 @pytest.mark.parametrize("ext", [".png", ".webp"])
 @pytest.mark.parametrize("name", list(_sequences()))
-def test_streamed_apng_and_lossless_webp_give_back_every_frame(tmp_path, ext, name):
+def test_apng_and_lossless_webp_give_back_every_frame(tmp_path, ext, name):
     images = _sequences()[name]
     export_frames(frames_from_images(images), tmp_path / f"a{ext}", ExportOptions(fps=12.5, hold_last_s=1.0, quality=100))
     expected, expected_ms = [], []
@@ -349,7 +356,7 @@ def test_streamed_apng_and_lossless_webp_give_back_every_frame(tmp_path, ext, na
     assert len(frames) == len(expected)
     for got, want in zip(frames, expected):
         np.testing.assert_array_equal(got, np.repeat(want, 3, -1) if want.shape[-1] == 1 else want)
-    if len(frames) > 1 or ext == ".webp":  # a single APNG frame is a plain PNG, without a duration
+    if len(frames) > 1:  # a single frame is a still PNG / WebP, without a duration (as Pillow writes it)
         assert [round(d) for d in durations] == expected_ms
 
 
@@ -405,7 +412,7 @@ def test_a_folder_given_as_the_animation_is_refused_before_any_frame_is_made(tmp
 
 
 @pytest.mark.skipif(os.name != "posix", reason="FIFOs and /dev/null are POSIX")
-def test_fifos_devices_and_symlinks_are_never_replaced_by_an_export(tmp_path):
+def test_fifos_devices_and_symlinks_are_never_replaced_by_an_export(tmp_path, char_device):
     os.mkfifo(tmp_path / "pipe.gif")
     (tmp_path / "real.gif").write_bytes(b"GIF89a")
     (tmp_path / "link.gif").symlink_to(tmp_path / "real.gif")
@@ -413,7 +420,7 @@ def test_fifos_devices_and_symlinks_are_never_replaced_by_an_export(tmp_path):
     frames = CountingFrames(3)
     for path, kind, words in [
         (tmp_path / "pipe.gif", None, r"FIFO \(named pipe\), not a regular file"),
-        ("/dev/null.gif" if os.path.exists("/dev/null.gif") else "/dev/null", "animation", "character device"),
+        (char_device, "animation", "character device"),
         (tmp_path / "link.gif", None, "symbolic link"),
         (tmp_path / "file_not_folder", "frames", "not a folder"),
         (tmp_path / "pipe.gif", "frames", "not a folder"),
@@ -421,6 +428,7 @@ def test_fifos_devices_and_symlinks_are_never_replaced_by_an_export(tmp_path):
         with pytest.raises(InputError, match=words):
             export_frames(frames, path, kind=kind)
     assert frames.asked == [] and (tmp_path / "real.gif").read_bytes() == b"GIF89a"
+    assert stat.S_ISCHR(os.lstat(char_device).st_mode)
 
 
 def test_too_many_frames_are_refused_before_work(tmp_path):

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..atomic import atomic_folder, atomic_path, atomic_write, check_replaceable, check_writable_dir, write_error
 from ..errors import InputError, printable
-from .compose import compose_frame, contact_strip
+from .compose import compose_frame, contact_strip, physical_memory
 from .options import MAX_EXPORT_FRAMES, ExportOptions, format_for_path
 from .sources import frames_from_images, select_frames
 from .writers import MP4_MISSING, Mp4Writer, animation_writer, check_frame_size, mp4_backend, save_png
@@ -126,7 +126,6 @@ def check_output_path(path: str | os.PathLike, kind: str | None = None) -> str:
     """
     kind = output_kind(path, kind)
     text, target = os.fspath(path), Path(path)
-    check_writable_dir(target.parent if str(target.parent) else Path("."))
     if kind == "frames":
         if target.is_symlink() or (target.exists() and not target.is_dir()):
             raise InputError(f"{printable(target)} is not a folder; PNG frames need a folder")
@@ -134,6 +133,7 @@ def check_output_path(path: str | os.PathLike, kind: str | None = None) -> str:
         if text.endswith((os.sep, "/")) or target.is_dir():
             raise InputError(f"{printable(target)} is a folder; give a file name for the {kind.upper()} inside it")
         check_replaceable(target)
+    check_writable_dir(target.parent if str(target.parent) else Path("."))
     if kind == "mp4" and mp4_backend() is None:
         raise InputError(MP4_MISSING)
     return kind
@@ -224,20 +224,39 @@ def _composed(frames, indices, options, stop) -> Generator[tuple[int, np.ndarray
 def _export_animation(frames, indices, path, kind, options, stop):
     total = len(indices) + 1
     count = len(indices)
+    durations = [_duration_ms(n, count, options) for n in range(count)]
     with atomic_write(path, "wb") as handle:
         writer = None
-        for n, image in _composed(frames, indices, options, stop):
-            if writer is None:
-                writer = animation_writer(kind, handle, (image.shape[1], image.shape[0]), options)
-                width, height = image.shape[1], image.shape[0]
-            writer.add(image, _duration_ms(n, count, options))
-            yield ExportProgress(n + 1, total, f"Frame {n + 1} of {count}")
-        writer.finish()
+        try:
+            for n, image in _composed(frames, indices, options, stop):
+                if writer is None:
+                    width, height = image.shape[1], image.shape[0]
+                    writer = animation_writer(kind, handle, (width, height), options, durations)
+                    if kind == "webp":
+                        _check_webp_memory(image, count, options, path)
+                writer.add(image, durations[n])
+                yield ExportProgress(n + 1, total, f"Frame {n + 1} of {count}")
+            writer.finish()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
         if stop():  # cancelled while finishing: the temp file goes, the target stays as it was
             raise _Cancelled
     yield ExportProgress(total, total, "Done")
-    playback = sum(_duration_ms(n, count, options) for n in range(count)) / 1000.0
-    return ExportResult(path, kind, count, width, height, path.stat().st_size, playback)
+    return ExportResult(path, kind, count, width, height, path.stat().st_size, sum(durations) / 1000.0)
+
+
+def _check_webp_memory(first: np.ndarray, count: int, options: ExportOptions, path: Path) -> None:
+    """libwebp holds the whole file in memory until the end (twice, briefly): refuse what would not fit."""
+    probe = io.BytesIO()
+    Image.fromarray(first[..., 0] if first.shape[-1] == 1 else first).convert("RGB").save(
+        probe, format="WEBP", quality=options.quality, lossless=options.quality >= 100, method=0)
+    needed = 2 * probe.tell() * count  # a still frame is an upper bound for an animation frame
+    if needed > physical_memory() // 4:
+        raise InputError(
+            f"{printable(path.name)} would be about {probe.tell() * count / 2**30:.1f} GB, and a WebP is put together "
+            "in memory; export fewer frames (--frames), a smaller scale, or a GIF, APNG or MP4 (written as they go)")
 
 
 def _export_mp4(frames, indices, path, options, stop):
@@ -356,7 +375,8 @@ def estimate_size(frames, path_or_kind: str | os.PathLike, options: ExportOption
         for image in images:
             save_png(image, buffer)
     else:  # mp4 roughly like lossy WebP
-        writer = animation_writer("webp" if kind == "mp4" else kind, buffer, images[0].shape[1::-1], options)
+        writer = animation_writer("webp" if kind == "mp4" else kind, buffer, images[0].shape[1::-1], options,
+                                  [100] * len(images))
         for image in images:
             writer.add(image, 100)
         writer.finish()

@@ -20,6 +20,7 @@ from .options import ExportOptions
 __all__ = [
     "MAX_FRAME_PIXELS",
     "as_batch",
+    "physical_memory",
     "caption_text",
     "check_frame_pixels",
     "compose_frame",
@@ -116,7 +117,8 @@ def frame_view(frame, view: str, options: ExportOptions) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def _physical_memory() -> int:
+def physical_memory() -> int:
+    """Bytes of RAM in this machine (8 GiB when it cannot be told)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
@@ -127,7 +129,7 @@ def check_frame_pixels(width: int, height: int, channels: int = 3) -> None:
     """Refuse, before allocating it, a picture larger than :data:`MAX_FRAME_PIXELS` or than this machine holds."""
     pixels = int(width) * int(height)
     needed = pixels * channels * _FRAME_COPIES
-    if pixels > MAX_FRAME_PIXELS or needed > _physical_memory() // 2:
+    if pixels > MAX_FRAME_PIXELS or needed > physical_memory() // 2:
         raise InputError(
             f"Each frame would be {width}×{height} pixels (about {needed / 2**30:.1f} GiB to export), more than "
             f"the limit of {MAX_FRAME_PIXELS / 1e6:.0f} megapixels or half this machine's memory; "

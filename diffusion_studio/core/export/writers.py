@@ -1,7 +1,8 @@
 """Encoders that stream: each frame goes to the file as it comes, so memory stays at about two frames.
 
-GIF, animated WebP and APNG are written frame by frame by the writers below (Pillow's
-``save_all`` keeps every frame until the end: 4.6 GB for 10 000 WebP frames); MP4 goes
+GIF, animated WebP and APNG are written frame by frame by the writers below (the export
+used to compose every frame first and hand them all to Pillow's ``save_all``: 4.6 GB for
+10 000 WebP frames); MP4 goes
 through ffmpeg (imageio-ffmpeg or PyAV). Every writer takes composed uint8 frames
 (H, W, C) with their duration in ms; identical consecutive frames are merged into one
 that stays on screen longer, as Pillow did. The caller owns atomicity (it hands a temp
@@ -13,16 +14,22 @@ file or a temp path).
   ``save_all`` writes for the same pictures (``tests/core/test_export.py``).
 - **APNG**: IHDR, acTL, then per frame an fcTL and the frame's zlib stream (IDAT for the
   first, fdAT after), each frame cropped to what changed, as Pillow does.
-- **WebP**: the RIFF container of the WebP spec (VP8X, ANIM, one ANMF per frame), each
-  frame (cropped to what changed, at even offsets) encoded by Pillow as a still WebP.
+- **WebP**: libwebp's animation encoder (Pillow's ``save_all``, so the same file), fed one
+  frame at a time from a thread. It keeps the frames it has encoded as compressed data until
+  the end, so its memory grows with the file's size (the export refuses, with the estimate,
+  a WebP that would not fit); writing the container ourselves made files 1.8× larger, because
+  libwebp also makes pixels that barely changed transparent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
+import queue
 import struct
+import threading
 import zlib
 from fractions import Fraction
 from typing import BinaryIO
@@ -112,6 +119,9 @@ class AnimationWriter:
             self.frames_written += 1
             self._pending = None
         self._end()
+
+    def abort(self) -> None:
+        """Give up (a cancelled or failed export): the caller drops what was written."""
 
     # -- what each format defines
     def _picture(self, image: np.ndarray):
@@ -284,65 +294,106 @@ class ApngWriter(AnimationWriter):
 # ---------------------------------------------------------------------------- WebP
 
 
-def _riff_chunk(kind: bytes, payload: bytes) -> bytes:
-    return kind + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) % 2 else b"")
+class _Aborted(Exception):
+    """Ends an encoder thread whose export was cancelled or failed."""
 
 
-def _u24(value: int) -> bytes:
-    return struct.pack("<I", value)[:3]
+class _PulledFrames(Image.Image):
+    """A multi-frame Pillow image whose frames arrive one by one: ``seek(i)`` waits for frame i.
 
+    Pillow's WebP ``save_all`` walks an image's frames with ``seek``; given this image it
+    encodes each frame as it comes and never sees the next one early.
+    """
 
-def _webp_frame_chunks(image: np.ndarray, quality: int) -> bytes:
-    """The ALPH/VP8/VP8L chunks of ``image`` encoded by Pillow as a still WebP."""
-    buffer = io.BytesIO()
-    _pil(image).convert("RGB").save(buffer, format="WEBP", lossless=quality >= 100, quality=quality, method=4)
-    data, pos, kept = buffer.getvalue(), 12, []
-    while pos < len(data):
-        kind, length = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        end = pos + 8 + length + (length % 2)
-        if kind in (b"ALPH", b"VP8 ", b"VP8L"):
-            kept.append(data[pos:end])
-        pos = end
-    return b"".join(kept)
+    def __init__(self, first: Image.Image, count: int, handoff: queue.Queue):
+        super().__init__()
+        self.n_frames, self.is_animated = count, count > 1
+        self._handoff, self._index = handoff, 0
+        self._show(first)
+
+    def _show(self, picture: Image.Image) -> None:
+        self.im, self._mode, self._size = picture.im, picture.mode, picture.size
+
+    def seek(self, frame: int) -> None:
+        if frame <= self._index:  # Pillow seeks back only to restore the position after saving
+            return
+        if frame != self._index + 1:
+            raise EOFError("frames come in order")
+        picture = self._handoff.get()
+        if picture is None:
+            raise _Aborted
+        self._show(picture)
+        self._index = frame
+
+    def tell(self) -> int:
+        return self._index
 
 
 class WebpWriter(AnimationWriter):
-    """Animated WebP written frame by frame (the container of the WebP spec, frames by Pillow)."""
+    """Animated WebP by libwebp's animation encoder (what Pillow's ``save_all`` uses, so the same file).
 
-    def __init__(self, handle: BinaryIO, size: tuple[int, int], loop: bool, quality: int = 90):
+    The encoder runs on a thread and takes each frame as it is added; it keeps frames only as
+    compressed data and writes the file at the end, so memory grows with the file's size, not
+    with the frames'. It merges identical frames itself. ``durations`` (ms) gives every frame's
+    duration up front, as libwebp wants them.
+    """
+
+    def __init__(self, handle: BinaryIO, size: tuple[int, int], loop: bool, quality: int, durations: list[int]):
         super().__init__(handle, size, loop)
-        self.quality = quality
-        self._previous: np.ndarray | None = None
-        self._start = handle.tell()
-        width, height = size
-        handle.write(b"RIFF\0\0\0\0WEBP")  # the size is filled in at the end
-        handle.write(_riff_chunk(b"VP8X", bytes([0x02, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1)))
-        handle.write(_riff_chunk(b"ANIM", bytes(4) + struct.pack("<H", 0 if loop else 1)))
+        self.quality, self.durations = quality, durations
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
-    def _write(self, image: np.ndarray, duration_ms: int, following) -> None:
-        left, top, right, bottom = 0, 0, image.shape[1], image.shape[0]
-        if self._previous is not None:
-            left, top, right, bottom = _changed_box(self._previous, image) or (0, 0, 1, 1)
-            left, top = left & ~1, top & ~1  # frame offsets are stored halved
-        payload = (_u24(left // 2) + _u24(top // 2) + _u24(right - left - 1) + _u24(bottom - top - 1)
-                   + _u24(min(duration_ms, 2**24 - 1)) + bytes([0x02]))  # do not blend, do not dispose
-        self.handle.write(_riff_chunk(b"ANMF", payload + _webp_frame_chunks(image[top:bottom, left:right], self.quality)))
-        self._previous = image
+    def add(self, image: np.ndarray, duration_ms: int) -> None:
+        picture = _pil(image).convert("RGB")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._encode, args=(picture,), name="webp-encoder", daemon=True)
+            self._thread.start()
+        else:
+            while self._thread.is_alive():  # never wait on an encoder that stopped
+                with contextlib.suppress(queue.Full):
+                    self._handoff.put(picture, timeout=0.1)
+                    break
+        self.frames_written += 1
+        self._raise_error()
 
-    def _end(self) -> None:
-        end = self.handle.tell()
-        self.handle.seek(self._start + 4)
-        self.handle.write(struct.pack("<I", end - self._start - 8))
-        self.handle.seek(end)
+    def _encode(self, first: Image.Image) -> None:
+        try:
+            frames = _PulledFrames(first, len(self.durations), self._handoff)
+            frames.save(self.handle, format="WEBP", save_all=True, duration=self.durations,
+                        loop=0 if self.loop else 1, lossless=self.quality >= 100, quality=self.quality, method=4)
+        except BaseException as exc:  # noqa: BLE001 - handed to the exporting thread
+            self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None and not isinstance(self._error, _Aborted):
+            raise self._error
+
+    def finish(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self._raise_error()
+
+    def abort(self) -> None:
+        """Stop the encoder thread (a cancelled or failed export); nothing more is written."""
+        while self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._handoff.get_nowait()  # a frame the encoder will not need now
+            with contextlib.suppress(queue.Full):
+                self._handoff.put(None, timeout=0.1)  # its next seek() ends it
+            self._thread.join(timeout=0.1)
 
 
-def animation_writer(kind: str, handle: BinaryIO, size: tuple[int, int], options) -> AnimationWriter:
-    """The streaming writer for ``kind`` ("gif", "webp", "apng") with the export ``options``."""
+def animation_writer(kind: str, handle: BinaryIO, size: tuple[int, int], options,
+                     durations: list[int]) -> AnimationWriter:
+    """The streaming writer for ``kind`` ("gif", "webp", "apng") with the export ``options``;
+    ``durations`` are the frames' durations in ms, in order (WebP needs them up front)."""
     check_frame_size(kind, *size)
     if kind == "gif":
         return GifWriter(handle, size, options.loop, options.palette)
     if kind == "webp":
-        return WebpWriter(handle, size, options.loop, options.quality)
+        return WebpWriter(handle, size, options.loop, options.quality, durations)
     if kind == "apng":
         return ApngWriter(handle, size, options.loop)
     raise ValueError(f"no streaming writer for {kind!r}")
