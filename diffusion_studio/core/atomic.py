@@ -196,8 +196,12 @@ def _folder_of(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _temp_file_for(path: Path) -> Iterator[tuple[int, str]]:
-    """A locked temp file beside ``path`` with the final permissions; removed unless renamed."""
+def _replacing(path: Path) -> Iterator[tuple[int, str]]:
+    """A locked temp file beside ``path`` with the final permissions, as (descriptor, name).
+
+    When the block ends cleanly the file is fsynced and renamed over ``path``; otherwise it is
+    removed. OSErrors become one sentence (:func:`write_error`).
+    """
     info = check_replaceable(path)
     folder = check_writable_dir(_folder_of(path))
     remove_stale_temps(path)
@@ -206,19 +210,20 @@ def _temp_file_for(path: Path) -> Iterator[tuple[int, str]]:
     except OSError as exc:
         raise write_error(exc, path) from exc
     try:
-        _lock(fd)
+        _lock(fd)  # held until the descriptor closes, after the rename
         with contextlib.suppress(OSError):  # e.g. a file system without permissions (FAT)
             os.fchmod(fd, stat.S_IMODE(info.st_mode) if info is not None else new_file_mode())
         yield fd, tmp_name
+        os.fsync(fd)
+        check_replaceable(path)  # something may have appeared at the target while we wrote
+        os.replace(tmp_name, path)
+        _fsync_dir(_folder_of(path))
+    except OSError as exc:
+        raise write_error(exc, path) from exc
     finally:
+        os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)  # gone already when the write succeeded
-
-
-def _replace(tmp_name: str, path: Path) -> None:
-    check_replaceable(path)  # something may have appeared at the target while we wrote
-    os.replace(tmp_name, path)
-    _fsync_dir(_folder_of(path))
 
 
 @contextlib.contextmanager
@@ -228,19 +233,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     Raises InputError (before writing anything) when ``path`` is not a regular file or a
     missing one, or its folder is missing or read-only; and when the disk fills up.
     """
-    path = Path(path)
-    with _temp_file_for(path) as (fd, tmp_name):
-        try:
-            # closefd=False: the lock lives on this descriptor until the rename is done
-            with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None, closefd=False) as handle:
-                yield handle
-                handle.flush()
-                os.fsync(fd)
-            _replace(tmp_name, path)
-        except OSError as exc:
-            raise write_error(exc, path) from exc
-        finally:
-            os.close(fd)
+    with _replacing(Path(path)) as (fd, _):
+        # closefd=False: the lock lives on this descriptor until the rename is done
+        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None, closefd=False) as handle:
+            yield handle
 
 
 @contextlib.contextmanager
@@ -248,20 +244,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temp path beside ``path`` for a writer that needs a file name (ffmpeg); renamed on a clean exit.
 
     The same rules as :func:`atomic_write`; the writer must have closed the file before the
-    ``with`` block ends. An empty result is refused rather than put in place.
+    ``with`` block ends (it writes to the same file through its own descriptor). An empty
+    result is refused rather than put in place.
     """
     path = Path(path)
-    with _temp_file_for(path) as (fd, tmp_name):
-        try:
-            yield Path(tmp_name)
-            os.fsync(fd)  # the writer wrote through its own descriptor to the same file
-            if os.fstat(fd).st_size == 0:
-                raise InputError(f"Nothing was written to {printable(path.name)}")
-            _replace(tmp_name, path)
-        except OSError as exc:
-            raise write_error(exc, path) from exc
-        finally:
-            os.close(fd)
+    with _replacing(path) as (fd, tmp_name):
+        yield Path(tmp_name)
+        if os.fstat(fd).st_size == 0:
+            raise InputError(f"Nothing was written to {printable(path.name)}")
 
 
 @contextlib.contextmanager
