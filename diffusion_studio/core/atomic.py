@@ -108,7 +108,11 @@ def check_replaceable(path: str | os.PathLike) -> os.stat_result | None:
 
 
 def write_error(exc: OSError, path: str | os.PathLike) -> InputError:
-    """The sentence for an OSError met while writing ``path`` (disk full, read-only, …)."""
+    """The sentence for an OSError met while writing ``path`` (disk full, read-only, …).
+
+    Any errno gets a sentence ("Could not write …: <strerror>"); :func:`_user_fixable` tells the
+    ones a person can act on from those that may be a bug or a failing disk.
+    """
     path = Path(path)
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return InputError(f"The disk is full; {printable(path.name)} was not written")
@@ -121,6 +125,18 @@ def write_error(exc: OSError, path: str | os.PathLike) -> InputError:
     if exc.errno == errno.ENAMETOOLONG:
         return InputError(f"The file name {printable(path.name)[:80]}… is too long")
     return InputError(f"Could not write {printable(path.name)}: {exc.strerror or exc}")
+
+
+_USER_FIXABLE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.EFBIG, errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.ENOENT}
+
+
+def _raise_for_person(exc: OSError, path: Path) -> None:
+    # A full disk or a read-only folder is the user's to fix (InputError, exit 2); any other
+    # OSError (an I/O error, a crash in a test) stays what it is.
+    if exc.errno in _USER_FIXABLE:
+        raise write_error(exc, path) from exc
+    raise exc
 
 
 def new_file_mode() -> int:
@@ -200,7 +216,7 @@ def _replacing(path: Path) -> Iterator[tuple[int, str]]:
     """A locked temp file beside ``path`` with the final permissions, as (descriptor, name).
 
     When the block ends cleanly the file is fsynced and renamed over ``path``; otherwise it is
-    removed. OSErrors become one sentence (:func:`write_error`).
+    removed. A full disk, a read-only folder … become one sentence (:func:`write_error`).
     """
     info = check_replaceable(path)
     folder = check_writable_dir(_folder_of(path))
@@ -208,7 +224,7 @@ def _replacing(path: Path) -> Iterator[tuple[int, str]]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
-        raise write_error(exc, path) from exc
+        _raise_for_person(exc, path)
     try:
         _lock(fd)  # held until the descriptor closes, after the rename
         with contextlib.suppress(OSError):  # e.g. a file system without permissions (FAT)
@@ -219,7 +235,7 @@ def _replacing(path: Path) -> Iterator[tuple[int, str]]:
         os.replace(tmp_name, path)
         _fsync_dir(_folder_of(path))
     except OSError as exc:
-        raise write_error(exc, path) from exc
+        _raise_for_person(exc, path)
     finally:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -273,7 +289,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     try:
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=parent))
     except OSError as exc:
-        raise write_error(exc, path / "frames") from exc
+        _raise_for_person(exc, path)
     fd = os.open(tmp_dir, os.O_RDONLY)
     try:
         _lock(fd)
@@ -291,7 +307,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         _fsync_dir(path)
         _fsync_dir(parent)
     except OSError as exc:
-        raise write_error(exc, path / "frames") from exc
+        _raise_for_person(exc, path)
     finally:
         os.close(fd)
         shutil.rmtree(tmp_dir, ignore_errors=True)
