@@ -8,6 +8,13 @@ well-trained model's x_t looks like — so no model is needed. "ours" is timed e
 PSNR is over all decoded frames against the exact RGB source frames.
 
     .venv/bin/python benchmarks/bench_export.py [--frames 100]
+
+``--memory`` measures instead the peak memory of exporting N forward-process frames (the
+astronaut at 256 px) to GIF, WebP and APNG, each in a fresh process: the streaming writers
+against the way export worked before (every composed frame kept, then Pillow's ``save_all``;
+reproduced below as ``held_*``). Peak RSS above the process's RSS before the export:
+
+    .venv/bin/python benchmarks/bench_export.py --memory [--memory-frames 1000]
 """
 
 from __future__ import annotations
@@ -100,10 +107,104 @@ def run_case(name: str, frames, sources: list[np.ndarray], options: ExportOption
     }
 
 
+# ---------------------------------------------------------------------------- --memory
+
+
+def _held_export(frames, path: Path, kind: str, options: ExportOptions) -> None:
+    """How export worked before streaming: compose every frame, keep them all, then Pillow's save_all."""
+    from diffusion_studio.core.export import compose_frame
+    from diffusion_studio.core.export.palette import gif_frame
+
+    pictures = [compose_frame(frames[i], options) for i in range(len(frames))]
+    durations = [options.frame_duration_ms] * len(pictures)
+    if kind == "gif":
+        images = [gif_frame(p, options.palette) for p in pictures]
+        images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=durations,
+                       disposal=1, loop=0)
+    elif kind == "webp":
+        images = [Image.fromarray(p).convert("RGB") for p in pictures]
+        images[0].save(path, format="WEBP", save_all=True, append_images=images[1:], duration=durations, loop=0,
+                       quality=options.quality, method=4)
+    else:
+        images = [Image.fromarray(p) for p in pictures]
+        images[0].save(path, format="PNG", save_all=True, append_images=images[1:], duration=durations, loop=0,
+                       disposal=0, blend=0, optimize=False, compress_level=6)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_child(how: str, kind: str, count: int) -> None:
+    """One export in this (fresh) process; prints its peak RSS above the RSS before it started."""
+    import resource
+
+    schedule = make_schedule("cosine", 1000)
+    photo = load_image(resource_path("demo", "astronaut.jpg"))
+    ts = np.linspace(0, schedule.num_timesteps - 1, count).astype(int).tolist()
+    frames = ForwardFrameSource(photo, schedule, ts, seed=0, max_side=256)
+    options = ExportOptions(fps=25, hold_last_s=0.0, quality=80)
+    frames[0]  # renderer buffers and imports are in the baseline
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"out.{ 'png' if kind == 'apng' else kind}"
+        before = _rss_bytes()
+        start = time.perf_counter()
+        if how == "streaming":
+            export_frames(frames, path, options)
+        else:
+            _held_export(frames, path, kind, options)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        size = path.stat().st_size
+    print(json.dumps({"extra_peak_mb": round(max(0, peak - before) / 2**20, 1), "seconds": round(seconds, 2),
+                      "bytes": size}))
+
+
+def memory_report(count: int) -> dict:
+    import subprocess
+
+    cases = {}
+    for kind in ("gif", "webp", "apng"):
+        runs = {}
+        for how in ("held", "streaming"):
+            out = subprocess.run([sys.executable, __file__, "--memory-child", how, kind, str(count)],
+                                 check=True, capture_output=True, text=True).stdout
+            runs[how] = json.loads(out.strip().splitlines()[-1])
+        held, streaming = runs["held"], runs["streaming"]
+        cases[kind] = {
+            "held_before": held, "streaming": streaming,
+            "memory_ratio": round(streaming["extra_peak_mb"] / max(held["extra_peak_mb"], 0.1), 3),
+            "time_ratio": round(streaming["seconds"] / held["seconds"], 3),
+            "size_ratio": round(streaming["bytes"] / held["bytes"], 3),
+        }
+    return {
+        "benchmark": "export_memory",
+        "frames": count, "frame_size": "256x171 (astronaut, forward process)",
+        "reference": "held: every composed frame kept, then Pillow save_all (the export before streaming), "
+                     "in a fresh process each; extra_peak_mb = peak RSS above the RSS before the export",
+        "cases": cases,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--memory", action="store_true", help="peak memory, streaming against holding every frame")
+    parser.add_argument("--memory-frames", type=int, default=1000)
+    parser.add_argument("--memory-child", nargs=3, metavar=("HOW", "KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        how, kind, count = args.memory_child
+        memory_child(how, kind, int(count))
+        return
+    if args.memory:
+        report = memory_report(args.memory_frames)
+        report["device"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                            "platform": platform.platform()}
+        report["versions"] = {"python": platform.python_version(), "pillow": PIL.__version__}
+        print(json.dumps(report, indent=2))
+        return
     schedule = make_schedule("cosine", 1000)
     options = ExportOptions(fps=1000 / FRAME_MS, hold_last_s=0.0, padding=2, pad_color=(255, 255, 255))
     results = {}

@@ -51,3 +51,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def char_device(tmp_path):
+    """A character device a failing test cannot harm: as root, a node like /dev/null's made in tmp_path
+    (so a write that wrongly replaced it would not replace the system's); otherwise /dev/null itself,
+    which only root could replace."""
+    import stat
+
+    if os.name != "posix":
+        pytest.skip("character devices are POSIX")
+    if os.geteuid() != 0:
+        return "/dev/null"
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except OSError:
+        pytest.skip("cannot make a device node here")
+    return str(node)

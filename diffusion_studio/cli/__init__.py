@@ -8,8 +8,11 @@ Exit codes: 0 success, 2 bad usage or unusable input (one line on stderr), 1 une
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import sys
+import warnings
 from typing import Sequence
 
 from .. import __version__
@@ -49,8 +52,19 @@ def _wants_gui(argv: Sequence[str]) -> bool:
     return first.replace("-", "_") not in COMMANDS and first not in ("-h", "--help", "--version")
 
 
+def _printable_streams() -> None:
+    # A file name that is not UTF-8 reaches Python as lone surrogates; printed to a strict UTF-8
+    # stream (a UTF-8 locale) it would raise. Show such bytes as \xNN, as Python's stderr does.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _printable_streams()
+    # core.images refuses anything over its own pixel limit; Pillow's warning would be a second line.
+    warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb")
     try:
         if _wants_gui(argv):
             args, unknown = _gui_parser().parse_known_args(argv)

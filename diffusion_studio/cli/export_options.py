@@ -1,4 +1,8 @@
-"""The export flags shared by ``noise`` and ``sample``: ``add_export_arguments`` / ``options_from_args``."""
+"""The export flags shared by ``noise`` and ``sample``: ``add_export_arguments`` / ``options_from_args``.
+
+The flags are checked by :class:`core.export.ExportOptions` (core.validation): a value out of
+range, not finite or of the wrong kind exits 2 with one line naming the flag, before any work.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,15 @@ from PIL import ImageColor
 
 from ..core.errors import InputError
 
-__all__ = ["add_export_arguments", "options_from_args", "run_exports"]
+__all__ = ["EXPORT_FLAGS", "add_export_arguments", "check_outputs", "options_from_args", "run_exports"]
+
+#: ExportOptions field → the flag that sets it, for messages.
+EXPORT_FLAGS = {
+    "view": "--view", "t_range": "--t-range", "max_frames": "--frames", "spacing": "--spacing", "fps": "--fps",
+    "hold_last_s": "--hold", "loop": "--no-loop", "scale": "--scale", "grid_columns": "--columns",
+    "padding": "--padding", "pad_color": "--pad-color", "caption": "--caption", "palette": "--palette",
+    "quality": "--quality", "strip_frames": "--strip-frames",
+}
 
 
 def _t_range(text: str) -> tuple[int, int]:
@@ -59,26 +71,50 @@ def add_export_arguments(parser: argparse.ArgumentParser, *, default_fps: float 
 
 
 def options_from_args(args: argparse.Namespace):
-    """An ExportOptions from the parsed flags (InputError for values out of range)."""
+    """An ExportOptions from the parsed flags; a ConfigError (exit 2) naming the flag for a bad value."""
     from ..core.export import ExportOptions
+    from ..core.validation import validated
 
-    return ExportOptions(
-        view=args.view,
-        t_range=args.t_range,
-        max_frames=args.max_frames,
-        spacing="dense_near_0" if args.spacing == "dense" else "even",
-        fps=args.fps,
-        hold_last_s=args.hold,
-        loop=not args.no_loop,
-        scale=args.scale,
-        grid_columns=args.columns,
-        padding=args.padding,
-        pad_color=tuple(args.pad_color),
-        caption=args.caption,
-        palette=args.palette,
-        quality=args.quality,
-        strip_frames=getattr(args, "strip_frames", 10),
-    )
+    values = {
+        "view": args.view,
+        "t_range": args.t_range,
+        "max_frames": args.max_frames,
+        "spacing": "dense_near_0" if args.spacing == "dense" else "even",
+        "fps": args.fps,
+        "hold_last_s": args.hold,
+        "loop": not args.no_loop,
+        "scale": args.scale,
+        "grid_columns": args.columns,
+        "padding": args.padding,
+        "pad_color": tuple(args.pad_color),
+        "caption": args.caption,
+        "palette": args.palette,
+        "quality": args.quality,
+        "strip_frames": getattr(args, "strip_frames", 10),
+    }
+    return validated(ExportOptions, values, what=getattr(args, "command", None) or "export", labels=EXPORT_FLAGS)
+
+
+def check_outputs(args: argparse.Namespace, animation_path: str | None) -> list[tuple[str, str]]:
+    """The (path, kind) of every output the flags ask for, each checked before any work.
+
+    The animation must be a file (``--gif somefolder/`` is refused: it used to report a GIF
+    it did not write); every path must be writable. InputError when nothing is asked for.
+    """
+    from ..core.export import check_output_path
+
+    jobs = []
+    if animation_path:
+        jobs.append((animation_path, "animation"))
+    if getattr(args, "strip", None):
+        jobs.append((args.strip, "strip"))
+    if getattr(args, "frames_dir", None):
+        jobs.append((args.frames_dir, "frames"))
+    if not jobs:
+        raise InputError("Nothing to write: give an output file (e.g. --gif out.gif), --strip or --frames-dir")
+    for path, kind in jobs:
+        check_output_path(path, kind)
+    return jobs
 
 
 def run_exports(frames, args: argparse.Namespace, animation_path: str | None) -> list:
@@ -86,17 +122,8 @@ def run_exports(frames, args: argparse.Namespace, animation_path: str | None) ->
     from ..core.export import export_frames
 
     options = options_from_args(args)
-    jobs = []
-    if animation_path:
-        jobs.append((animation_path, None))
-    if getattr(args, "strip", None):
-        jobs.append((args.strip, "strip"))
-    if getattr(args, "frames_dir", None):
-        jobs.append((args.frames_dir, "frames"))
-    if not jobs:
-        raise InputError("Nothing to write: give an output file (e.g. --gif out.gif), --strip or --frames-dir")
     results = []
-    for path, kind in jobs:
+    for path, kind in check_outputs(args, animation_path):
         result = export_frames(frames, path, options, kind=kind)
         print(result.summary())
         results.append(result)

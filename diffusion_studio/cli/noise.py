@@ -33,23 +33,38 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _check_flags(args) -> None:
+    """The flags of ``noise`` through core.validation: one line naming the flag, before any work."""
+    from typing import Annotated
+
+    from pydantic import Field, create_model
+
+    from ..core.schedules import MAX_TIMESTEPS
+    from ..core.validation import STRICT, Seed, validated
+
+    # built here, not at import: `diffusion-studio --help` does not pay for pydantic
+    NoiseFlags = create_model(  # noqa: N806 - a class
+        "NoiseFlags", __config__=STRICT,
+        timesteps=(Annotated[int, Field(ge=2, le=MAX_TIMESTEPS)], ...),
+        seed=(Seed, ...),
+        max_side=(Annotated[int, Field(ge=8, le=4096)], ...),
+    )
+    flags = {"timesteps": "--timesteps", "seed": "--seed", "max_side": "--max-side"}
+    validated(NoiseFlags, {name: getattr(args, name) for name in flags}, what="noise", labels=flags)
+
+
 def run(args) -> int:
-    from ..core.errors import InputError
     from ..core.export import ForwardFrameSource, parse_t_spec
     from ..core.images import load_image
-    from ..core.schedules import ScheduleError, make_schedule
-    from .export_options import run_exports
+    from ..core.schedules import make_schedule
+    from .export_options import check_outputs, options_from_args, run_exports
 
-    if not (8 <= args.max_side <= 4096):
-        raise InputError(f"--max-side must be 8 … 4096, got {args.max_side}")
-    if not (args.output or args.strip or args.frames_dir):
-        raise InputError("Nothing to write: give --gif FILE (or -o FILE), --strip FILE or --frames-dir DIR")
-    try:
-        schedule = make_schedule(args.schedule, args.timesteps)
-    except (ScheduleError, ValueError, TypeError) as exc:
-        raise InputError(str(exc)) from exc
-    image = load_image(args.image, mode=None)
+    _check_flags(args)
+    options_from_args(args)
+    check_outputs(args, args.output)  # a folder where a file should be, a FIFO, a read-only folder …
+    schedule = make_schedule(args.schedule, args.timesteps)
     ts = parse_t_spec(args.t, schedule.num_timesteps)
+    image = load_image(args.image, mode=None)
     frames = ForwardFrameSource(image, schedule, ts, seed=args.seed, max_side=args.max_side)
     run_exports(frames, args, args.output)
     return 0

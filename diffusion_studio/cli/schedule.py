@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from ..core.errors import printable
 from ..core.schedule_table import SCHEDULE_CSV_COLUMNS, schedule_to_csv, write_schedule_csv
 from ..core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES, SCHEDULE_PARAMS, make_schedule
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     schedule = make_schedule(args.name, args.timesteps, zero_terminal_snr=args.zero_terminal_snr, **params)
     if args.csv and args.csv != "-":
         write_schedule_csv(schedule, args.csv)
-        print(f"wrote {schedule.num_timesteps} rows of {schedule.describe()} to {args.csv}")
+        print(f"wrote {schedule.num_timesteps} rows of {schedule.describe()} to {printable(args.csv)}")
         return 0
     try:
         sys.stdout.write(schedule_to_csv(schedule))

@@ -8,23 +8,28 @@ a decompression bomb — :func:`load_image` either returns a uint8 array or rais
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import warnings
+import stat
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .atomic import file_kind
+from .errors import InputError, printable
 
 __all__ = [
     "ImageLoadError",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "check_pixel_count",
     "load_image",
+    "open_image_file",
     "open_pil",
+    "pixel_limit",
     "to_rgb_or_gray",
     "resize_to_fit",
     "center_crop_resize",
@@ -34,8 +39,10 @@ __all__ = [
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 
-#: Images with more pixels than this are refused as likely decompression bombs (16k × 16k).
-MAX_PIXELS = 16384 * 16384
+#: Images with more pixels than this are refused as likely decompression bombs, before anything
+#: is decoded: about 89.5 megapixels (e.g. 9459 × 9459), 268 MB as RGB. It is Pillow's own default
+#: ``Image.MAX_IMAGE_PIXELS`` (1024³ / 12), so Pillow never warns about an image we accept.
+MAX_PIXELS = 89_478_485
 
 Source = Union[str, os.PathLike, bytes, bytearray]
 
@@ -50,7 +57,64 @@ class ImageLoadError(InputError):
 
 
 def _label(source: Source) -> str:
-    return Path(source).name if isinstance(source, (str, os.PathLike)) else "the pasted image"
+    return printable(Path(source).name) if isinstance(source, (str, os.PathLike)) else "the pasted image"
+
+
+def pixel_limit() -> int:
+    """The largest pixel count opened: :data:`MAX_PIXELS`, or Pillow's limit if someone lowered it."""
+    pillow = Image.MAX_IMAGE_PIXELS
+    return min(MAX_PIXELS, int(pillow)) if pillow else MAX_PIXELS
+
+
+def check_pixel_count(width: int, height: int, label: str, path: str | None = None) -> None:
+    """Refuse (ImageLoadError) a picture whose header declares more than :func:`pixel_limit` pixels."""
+    if width * height > pixel_limit():
+        raise ImageLoadError(
+            f"{label} is {width}×{height} pixels, too large to open safely "
+            f"(possible decompression bomb; the limit is {pixel_limit() / 1e6:.1f} megapixels)",
+            path,
+        )
+
+
+def open_image_file(path: str | os.PathLike) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular, non-empty file; else ImageLoadError.
+
+    A FIFO, a device or a socket is refused *without being opened* (opening a FIFO blocks
+    until someone writes to it; opening a device can have effects). The file is opened
+    non-blocking and checked again, so a name swapped for a FIFO in between cannot hang us.
+    """
+    path = os.fspath(path)
+    label = _label(path)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ImageLoadError(f"Cannot read {label}: {_reason(exc)}", str(path)) from exc
+    _check_regular(info, label, path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ImageLoadError(f"Cannot read {label}: {_reason(exc)}", str(path)) from exc
+    try:
+        _check_regular(os.fstat(fd), label, path)
+    except ImageLoadError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "its symbolic links form a loop"
+    return exc.strerror or str(exc)
+
+
+def _check_regular(info: os.stat_result, label: str, path) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError(f"{label} is a folder, not an image", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageLoadError(f"{label} is {file_kind(info.st_mode)}, not a file; it was not opened", str(path))
+    if info.st_size == 0:
+        raise ImageLoadError(f"{label} is empty (0 bytes)", str(path))
 
 
 def open_pil(source: Source) -> Image.Image:
@@ -58,39 +122,23 @@ def open_pil(source: Source) -> Image.Image:
     label = _label(source)
     path = None
     if isinstance(source, (str, os.PathLike)):
-        path = str(source)
-        try:
-            size = os.path.getsize(path)
-        except OSError as exc:
-            raise ImageLoadError(f"Cannot read {label}: {exc.strerror or exc}", path) from exc
-        if os.path.isdir(path):
-            raise ImageLoadError(f"{label} is a folder, not an image", path)
-        if size == 0:
-            raise ImageLoadError(f"{label} is empty (0 bytes)", path)
-        stream: io.IOBase | str = path
+        path = os.fspath(source)
+        stream: BinaryIO = open_image_file(path)
     else:
         if len(source) == 0:
             raise ImageLoadError("The pasted data is empty")
         stream = io.BytesIO(bytes(source))
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as img:
-                width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise ImageLoadError(
-                        f"{label} is {width}×{height} pixels, too large to open safely "
-                        f"(limit {MAX_PIXELS // 1_000_000} megapixels)",
-                        path,
-                    )
-                img.seek(0)  # animated GIF/WebP/APNG: the first frame
-                img.load()
-                oriented = ImageOps.exif_transpose(img)
-                return oriented if oriented is not img else img.copy()
+        with stream, Image.open(stream) as img:
+            check_pixel_count(*img.size, label, path)
+            img.seek(0)  # animated GIF/WebP/APNG: the first frame
+            img.load()
+            oriented = ImageOps.exif_transpose(img)
+            return oriented if oriented is not img else img.copy()
     except ImageLoadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageLoadError(f"{label} is too large to open safely (possible decompression bomb)", path) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"{label} is not an image Diffusion Studio can read", path) from exc

@@ -1,55 +1,99 @@
 """User settings: one small JSON file in the config folder, written atomically.
 
-Qt-free so the CLI and tests can read and write it too. A missing file gives the
-defaults; an unreadable or corrupt file also gives the defaults and sets
-:attr:`Settings.notice` to a sentence the app shows once (the bad file is kept
-aside as ``settings.json.bad`` so nothing the user had is silently destroyed).
+Qt-free so the CLI and tests can read and write it too. What a valid file holds is
+:class:`SettingsFile`, a pydantic model (core.validation). A missing file gives the
+defaults; a file that cannot be read (a folder, a FIFO, no permission) or is corrupt
+(not JSON, NaN, nested too deeply, too large, not an object) also gives the defaults
+and sets :attr:`Settings.notice` to a sentence the app shows once; a corrupt file is
+kept aside as ``settings.json.bad`` so nothing the user had is silently destroyed.
+A known setting with a value of the wrong type or out of range falls back to its
+default, and the notice names it; the other settings are kept. Keys this version does
+not know (from a newer one) are kept and written back.
 
-To add a setting, add its key and default to :data:`DEFAULTS`; values of the
-wrong type in the file fall back to that default.
+To add a setting, add a field with its type and default to :class:`SettingsFile`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from .atomic import atomic_write_text
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
+
+from .atomic import atomic_write_text, file_kind
+from .errors import InputError, printable
 from .paths import config_dir
+from .validation import MAX_JSON_BYTES, PathText, dump_json, parse_json
 
-__all__ = ["Settings", "DEFAULTS", "SETTINGS_FILE_NAME", "MAX_RECENT_FILES"]
+__all__ = ["Settings", "SettingsFile", "DEFAULTS", "SETTINGS_FILE_NAME", "MAX_RECENT_FILES", "THEMES"]
 
 SETTINGS_FILE_NAME = "settings.json"
 MAX_RECENT_FILES = 10
-
-#: Every known key and its default. Types of the defaults are enforced on load.
-DEFAULTS: dict[str, Any] = {
-    "version": 1,
-    "recent_files": [],
-    "theme": "system",  # "system" | "dark" | "light"
-    "window_geometry": "",  # base64 of QMainWindow.saveGeometry()
-    "window_state": "",  # base64 of QMainWindow.saveState()
-    "last_open_dir": "",
-    "last_train_dir": "",
-    "default_schedule": "cosine",
-    "default_timesteps": 1000,
-    "default_device": "auto",  # "auto" | "cpu" | "cuda" | "mps"
-    "tour_done": False,
-}
-
 THEMES = ("system", "dark", "light")
 
+#: base64 of a Qt geometry/state blob; Qt's are a few hundred bytes.
+Base64Text = Annotated[str, Field(max_length=65536, pattern=r"^[A-Za-z0-9+/=]*$")]
 
-def _same_kind(value: Any, default: Any) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, type(default))
+
+def _known_schedule(name: str) -> str:
+    from .schedules import SCHEDULE_NAMES  # numpy; only when a settings file is read
+
+    if name not in SCHEDULE_NAMES:
+        raise ValueError(f"must be one of {', '.join(SCHEDULE_NAMES)}")
+    return name
+
+
+def _recent(entries: Any) -> list:
+    # Lenient on purpose: entries that are not usable paths are dropped, the rest kept (newest first).
+    if not isinstance(entries, list):
+        raise ValueError("must be a list of paths")
+    path = TypeAdapter(PathText)
+    kept = []
+    for entry in entries:
+        with contextlib.suppress(ValidationError):
+            if path.validate_python(entry):
+                kept.append(entry)
+    return kept[:MAX_RECENT_FILES]
+
+
+class SettingsFile(BaseModel):
+    """Every known setting with its type, range and default; the settings file is validated against it."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, validate_default=False)
+
+    version: StrictInt = 1
+    recent_files: Annotated[list, AfterValidator(_recent)] = []
+    theme: Literal[THEMES] = "system"
+    window_geometry: Base64Text = ""  # base64 of QMainWindow.saveGeometry()
+    window_state: Base64Text = ""  # base64 of QMainWindow.saveState()
+    last_open_dir: PathText = ""
+    last_train_dir: PathText = ""
+    default_schedule: Annotated[str, AfterValidator(_known_schedule)] = "cosine"
+    default_timesteps: Annotated[StrictInt, Field(ge=2, le=10_000)] = 1000
+    default_device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda|mps|cuda:\d{1,3})$")] = "auto"
+    tour_done: StrictBool = False
+
+
+#: Every known key and its default.
+DEFAULTS: dict[str, Any] = SettingsFile().model_dump()
+
+
+def _valid_values(data: dict) -> tuple[dict[str, Any], list[str]]:
+    """The values of ``data`` that fit :class:`SettingsFile` (unknown keys kept), and the known keys that did not."""
+    kept, rejected = {}, []
+    for key, value in data.items():
+        if key not in SettingsFile.model_fields:
+            kept[key] = value
+            continue
+        try:
+            kept[key] = getattr(SettingsFile.model_validate({key: value}), key)
+        except (ValidationError, RecursionError):
+            rejected.append(key)
+    return kept, rejected
 
 
 class Settings:
@@ -67,51 +111,49 @@ class Settings:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "Settings":
         settings = cls(path)
+        shown = printable(settings.path)
         try:
-            text = settings.path.read_text(encoding="utf-8")
+            raw = settings._read()
         except FileNotFoundError:
             return settings
-        except (OSError, UnicodeDecodeError) as exc:
-            settings.notice = f"Could not read the settings file {settings.path} ({exc}); using defaults."
+        except (OSError, InputError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            settings.notice = f"Could not read the settings file {shown} ({reason}); using defaults."
             return settings
         try:
-            data = json.loads(text)
+            data = parse_json(raw, what="the settings file")
             if not isinstance(data, dict):
-                raise ValueError("the top level is not an object")
-        except ValueError as exc:
+                raise InputError("the top level is not an object")
+        except InputError as exc:
             settings._set_aside_corrupt_file()
-            settings.notice = f"The settings file was corrupt ({exc}); using defaults. The old file is kept as {settings.path.name}.bad"
+            settings.notice = (f"The settings file was corrupt ({exc}); using defaults. "
+                               f"The old file is kept as {printable(settings.path.name)}.bad")
             return settings
-        for key, value in data.items():
-            if key in DEFAULTS and not _same_kind(value, DEFAULTS[key]):
-                continue  # wrong type: keep the default
-            settings._values[key] = value
-        settings._values["recent_files"] = [p for p in settings._values["recent_files"] if isinstance(p, str)]
-        settings._drop_invalid_values()
+        values, rejected = _valid_values(data)
+        settings._values.update(values)
+        if rejected:
+            settings.notice = (f"Some settings in {shown} were not valid and are back to their defaults: "
+                               f"{', '.join(printable(key) for key in rejected)}.")
         return settings
 
-    def _drop_invalid_values(self) -> None:
-        """Values of the right type but outside what the app accepts fall back to the default."""
-        from .schedules import SCHEDULE_NAMES
-
-        checks = {
-            "theme": lambda v: v in THEMES,
-            "default_schedule": lambda v: v in SCHEDULE_NAMES,
-            "default_timesteps": lambda v: isinstance(v, int) and 2 <= v <= 10000,
-            "default_device": lambda v: v in ("auto", "cpu", "cuda", "mps") or v.startswith("cuda:"),
-        }
-        for key, is_valid in checks.items():
-            if not is_valid(self._values[key]):
-                self._values[key] = DEFAULTS[key]
+    def _read(self) -> bytes:
+        """The file's bytes: a regular file of a sane size only (a FIFO would block, a device never ends)."""
+        info = os.stat(self.path)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"it is {file_kind(info.st_mode)}, not a file")
+        if info.st_size > MAX_JSON_BYTES:
+            raise InputError(f"it is {info.st_size / 2**20:.0f} MiB, far too large to be a settings file")
+        with open(self.path, "rb") as handle:
+            return handle.read(MAX_JSON_BYTES + 1)
 
     def _set_aside_corrupt_file(self) -> None:
         with contextlib.suppress(OSError):
             os.replace(self.path, self.path.with_name(self.path.name + ".bad"))
 
     def save(self) -> None:
-        """Write atomically; raises InputError (e.g. read-only folder, disk full)."""
+        """Write atomically; raises InputError (e.g. read-only folder, disk full, a FIFO in the way)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(self._values, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(self.path, dump_json(self._values, indent=2, sort_keys=True) + "\n")
 
     # -- access -------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:

@@ -20,13 +20,17 @@ a size limit, a nesting limit, no NaN/Infinity, and an ``InputError`` for every 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
+import re
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Mapping, TypeVar, get_type_hints
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from .errors import InputError
 
@@ -39,6 +43,7 @@ __all__ = [
     "FiniteFloat",
     "NonNegativeFloat",
     "NonNegativeInt",
+    "PathText",
     "PositiveFloat",
     "PositiveInt",
     "Probability",
@@ -46,7 +51,9 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_SEED",
+    "check_fields",
     "describe_errors",
+    "dump_json",
     "parse_json",
     "read_json_object",
     "validated",
@@ -70,6 +77,20 @@ Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(ge=1, le=2**31 - 1)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+
+def _path_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a path (text)")
+    if "\x00" in value or len(value) > 4096:
+        raise ValueError("is not a usable path (a NUL character, or longer than 4096 characters)")
+    return value
+
+
+#: A file or folder path as text. pydantic's own ``str`` refuses the lone surrogates that stand
+#: for the bytes of a file name that is not UTF-8; this type takes any ``str`` a file system gave us.
+PathText = Annotated[str, PlainValidator(_path_text)]
 
 T = TypeVar("T")
 
@@ -104,6 +125,7 @@ _CONSTRAINT_WORDS = {
     "tuple_type": "must be a list",
     "too_short": "needs at least {min_length} entries",
     "too_long": "takes at most {max_length} entries",
+    "value_error": "{error}",
 }
 
 
@@ -159,6 +181,31 @@ def validated(kind: Callable[..., T] | Any, data: Any, *, what: str, labels: Map
         raise ConfigError(f"{what}: nested too deeply to be a settings file") from None
 
 
+@functools.cache
+def _fields_adapter(cls: type) -> TypeAdapter:
+    hints = get_type_hints(cls, include_extras=True)
+    schema = TypedDict(f"{cls.__name__}Fields", {f.name: hints[f.name] for f in dataclasses.fields(cls)})
+    schema.__pydantic_config__ = STRICT  # type: ignore[attr-defined]
+    return TypeAdapter(schema)
+
+
+def check_fields(instance: Any, *, what: str, labels: Mapping[str, str] | None = None) -> None:
+    """Validate a (frozen) stdlib dataclass's own fields against their annotations, from its ``__post_init__``.
+
+    For a dataclass that must stay a plain dataclass (built directly by GUI forms and callers)
+    yet raise :class:`ConfigError` for a bad value: annotate the fields with the types above
+    (or any ``Annotated`` pydantic constraint) and call ``check_fields(self, what=...)``.
+    Coerced values (a numpy number, a list for a tuple) are stored back.
+    """
+    values = {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+    try:
+        checked = _fields_adapter(type(instance)).validate_python(values)
+    except ValidationError as exc:
+        raise ConfigError(f"{what}: {describe_errors(exc, labels)}") from None
+    for name, value in checked.items():
+        object.__setattr__(instance, name, value)
+
+
 # ---------------------------------------------------------------------------- JSON files
 
 
@@ -177,6 +224,20 @@ def _depth_ok(value: Any, limit: int) -> bool:
             return False
         stack.extend((child, depth + 1) for child in children)
     return True
+
+
+# A lone surrogate is how Python holds a byte of a file name that is not UTF-8 (surrogateescape).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dump_json(value: Any, **options: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, allow_nan=False, **options)`` that can always be written as UTF-8.
+
+    Lone surrogates (file names that are not UTF-8) are written as their ``\\udcXX`` escapes,
+    which :func:`parse_json` (``json.loads``) turns back into the exact same string.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _refuse_constant(name: str) -> float:

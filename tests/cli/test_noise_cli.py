@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
 from diffusion_studio.cli import main
+from tests.property._bounds import run_cli
 
 
 @pytest.fixture
@@ -58,9 +61,23 @@ def test_noise_mp4(tmp_path, photo):
         (["--gif", "{tmp}/x.bmp"], "unknown extension"),
         (["--gif", "{tmp}/missing/x.gif"], "does not exist"),
         (["--gif", "{tmp}/x.gif", "--t", "5000:6000"], "select no t"),
-        (["--gif", "{tmp}/x.gif", "--fps", "0"], "fps"),
+        (["--gif", "{tmp}/x.gif", "--fps", "0"], "noise: --fps must be ≥ 0.1, got 0"),
         (["--gif", "{tmp}/x.gif", "--schedule", "nope"], "nope"),
         ([], "Nothing to write"),
+        # issue 13: values that passed and broke later, or ran away
+        (["--gif", "{tmp}/x.gif", "--hold", "nan"], "--hold must be a finite number"),  # was a traceback
+        (["--gif", "{tmp}/x.gif", "--fps", "inf"], "--fps must be a finite number"),
+        (["--gif", "{tmp}/x.gif", "--frames", "-1"], "--frames must be ≥ 1, got -1"),
+        (["--gif", "{tmp}/x.gif", "--max-side", "1000000000"], "--max-side must be ≤ 4096, got 1000000000"),
+        (["--gif", "{tmp}/x.gif", "--seed", str(2**64)], "--seed must be ≤ 9223372036854775807"),
+        (["--gif", "{tmp}/x.gif", "--timesteps", str(10**9)], "--timesteps must be ≤ 100000"),
+        (["--gif", "{tmp}/x.gif", "--timesteps", "100000", "--t", "0:1000000000:1"],
+         "100000 frames are more than one export writes (10000)"),
+        (["--gif", "{tmp}/x.gif", "--t-range", "500:0"], "--t-range must run from low to high"),
+        (["--gif", "{tmp}/x.gif", "--quality", "0"], "--quality must be ≥ 1"),
+        (["--gif", "{tmp}/x.gif", "--strip-frames", "1000000"], "--strip-frames must be ≤ 100"),
+        (["--gif", "{tmp}/"], "names a folder; an animation needs a file name"),  # reported a GIF it did not write
+        (["--gif", "{tmp}/noext"], "has no extension"),
     ],
 )
 def test_noise_bad_options_exit_2(tmp_path, photo, capsys, args, message):
@@ -69,6 +86,29 @@ def test_noise_bad_options_exit_2(tmp_path, photo, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_folder_or_device_as_the_output_is_refused_before_the_image_is_read(tmp_path, photo, capsys, char_device):
+    (tmp_path / "frames.gif").mkdir()
+    for output, words in [(str(tmp_path), "names a folder"), (str(tmp_path / "frames.gif"), "is a folder"),
+                          (char_device, "character device, not a regular file")]:
+        assert main(["noise", str(tmp_path / "missing.png"), "--gif", output]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "missing.png" not in err and err.count("\n") == 1
+    assert (tmp_path / "frames.gif").is_dir() and list((tmp_path / "frames.gif").iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs are POSIX")
+def test_a_fifo_as_the_image_is_refused_without_hanging(tmp_path, capsys):
+    os.mkfifo(tmp_path / "a.png")
+    assert main(["noise", str(tmp_path / "a.png"), "--gif", str(tmp_path / "x.gif")]) == 2
+    assert "FIFO (named pipe), not a file" in capsys.readouterr().err
+
+
+def test_names_that_are_not_utf8_are_written_and_printed(tmp_path, photo):
+    out = tmp_path / os.fsdecode(b"caf\xe9.gif")
+    code, printed, err = run_cli(["noise", str(photo), "--t", "0,999", "--gif", str(out)])
+    assert code == 0 and out.exists() and "caf\\xe9.gif" in printed, err
 
 
 def test_noise_bad_image_exit_2(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -81,6 +82,29 @@ def test_unwritable_target_exits_2(tmp_path, capsys):
     assert main(["schedule", "linear", "--csv", str(tmp_path / "missing" / "x.csv")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and err.count("\n") == 1
+
+
+def test_a_device_a_fifo_or_a_folder_is_never_replaced(tmp_path, capsys, char_device):
+    # issue 13: as root, `--csv /dev/full` replaced the device with a plain file
+    (tmp_path / "folder.csv").mkdir()
+    targets = [(char_device, "character device"), (str(tmp_path / "folder.csv"), "is a folder")]
+    if os.name == "posix":
+        os.mkfifo(tmp_path / "pipe.csv")
+        targets.append((str(tmp_path / "pipe.csv"), "FIFO"))
+    for target, words in targets:
+        assert main(["schedule", "linear", "-T", "10", "--csv", target]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1  # a folder was an IsADirectoryError traceback
+    assert stat.S_ISCHR(os.lstat(char_device).st_mode) and (tmp_path / "folder.csv").is_dir()
+
+
+def test_the_csv_gets_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["schedule", "linear", "-T", "10", "--csv", str(tmp_path / "a.csv")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.csv").stat().st_mode) == 0o644  # was 0600
 
 
 def test_help_lists_schedules_and_parameters(capsys):

@@ -2,6 +2,8 @@
 
 import io
 import json
+import os
+import socket
 import struct
 import zlib
 from pathlib import Path
@@ -149,10 +151,126 @@ def test_lowered_pillow_bomb_limit_is_respected(planted, monkeypatch):
 def test_broken_symlink_and_symlinked_folder_loop(tmp_path):
     _rgb().save(tmp_path / "ok.png")
     (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
-    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)  # not followed
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)  # followed once, then reported
     report = scan_folder(tmp_path)
     assert report.usable == [str(tmp_path / "ok.png")]
-    assert [entry["kind"] for entry in report.skipped] == ["unreadable"]
+    assert [(Path(e["path"]).name, e["kind"]) for e in report.skipped] == [
+        ("dangling.png", "broken link"), ("loop", "link loop")]
+    assert "broken link" in report.summary() and "link loop" in report.summary()
+
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and permissions are POSIX")
+
+
+@posix_only
+def test_fifos_devices_and_sockets_are_skipped_with_a_reason_and_never_opened(tmp_path):
+    _rgb().save(tmp_path / "ok.png")
+    os.mkfifo(tmp_path / "a.png")  # opening it would block: `train` once hung here forever
+    (tmp_path / "null.jpg").symlink_to("/dev/null")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "s.png"))
+    try:
+        report = scan_folder(tmp_path)
+    finally:
+        sock.close()
+    assert report.usable == [str(tmp_path / "ok.png")]
+    reasons = {Path(e["path"]).name: e for e in report.skipped}
+    assert "FIFO (named pipe), not a file; it was not opened" in reasons["a.png"]["reason"]
+    assert "character device" in reasons["null.jpg"]["reason"] and "socket" in reasons["s.png"]["reason"]
+    assert {e["kind"] for e in report.skipped} == {"not a file"}
+    assert report.summary() == "1 usable image, 3 skipped (3 not a file)"
+
+
+@posix_only
+def test_a_fifo_reaching_the_decoder_is_refused_too(tmp_path):
+    os.mkfifo(tmp_path / "late.png")  # e.g. swapped in after the scan
+    tensor, skipped = load_images_tensor([str(tmp_path / "late.png")], 8, 3)
+    assert len(tensor) == 0 and skipped[0]["kind"] == "not a file"
+
+
+def test_names_that_are_not_utf8_are_used_reported_and_saved_escaped(tmp_path):
+    folder = tmp_path / "data"
+    (folder / os.fsdecode(b"sub\xff")).mkdir(parents=True)
+    _rgb().save(folder / os.fsdecode(b"caf\xe9.png"))
+    _rgb().save(folder / os.fsdecode(b"sub\xff") / "ok.png")
+    (folder / os.fsdecode(b"bad\xfe.png")).write_bytes(b"not an image")
+    report = scan_folder(folder)
+    assert len(report.usable) == 2 and report.names_not_utf8 == 3
+    assert report.summary().endswith("; 3 file names are not valid UTF-8 (shown escaped)")
+    assert "bad\\xfe.png" in report.skipped[0]["reason"]
+    saved = report.save(tmp_path / "scan_report.json")  # raised UnicodeEncodeError before
+    text = saved.read_text(encoding="utf-8")
+    assert "\\udce9" in text and json.loads(text)["names_note"].startswith("Some file names are not valid UTF-8")
+    assert ScanReport.load(saved) == report  # the exact paths come back
+    tensor, skipped = load_images_tensor(report.usable, 8, 3)
+    assert len(tensor) == 2 and not skipped
+
+
+@posix_only
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_subfolder_is_reported(tmp_path):
+    _rgb().save(tmp_path / "ok.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _rgb().save(locked / "hidden_from_us.png")
+    locked.chmod(0)
+    try:
+        report = scan_folder(tmp_path)
+    finally:
+        locked.chmod(0o755)
+    assert report.usable == [str(tmp_path / "ok.png")]
+    assert [(e["path"], e["kind"]) for e in report.skipped] == [(str(locked), "unreadable folder")]
+
+
+def test_an_unreadable_subfolder_is_reported_even_as_root(tmp_path, monkeypatch):
+    _rgb().save(tmp_path / "ok.png")
+    (tmp_path / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def deny(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", deny)
+    report = scan_folder(tmp_path)
+    assert report.usable == [str(tmp_path / "ok.png")]
+    (entry,) = report.skipped
+    assert entry["kind"] == "unreadable folder" and "Permission denied" in entry["reason"]
+    assert report.summary() == "1 usable image, 1 skipped (1 unreadable folder)"
+
+
+@posix_only
+def test_linked_folders_are_followed_once_and_file_link_loops_reported(tmp_path):
+    (tmp_path / "real").mkdir()
+    _rgb().save(tmp_path / "real" / "a.png")
+    (tmp_path / "via_link").symlink_to(tmp_path / "real", target_is_directory=True)  # a second way in
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "up").symlink_to(tmp_path, target_is_directory=True)  # a loop
+    (tmp_path / "self.png").symlink_to(tmp_path / "self.png")  # a link to itself
+    report = scan_folder(tmp_path)
+    assert report.usable == [str(tmp_path / "real" / "a.png")]
+    kinds = {str(Path(e["path"]).relative_to(tmp_path)): e["kind"] for e in report.skipped}
+    assert kinds == {"other/up": "link loop", "self.png": "link loop", "via_link": "link loop"}
+
+
+def test_only_unreadable_subfolders_is_no_image_files_with_a_note(tmp_path, monkeypatch):
+    (tmp_path / "locked").mkdir()
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": (_ for _ in ()).throw(PermissionError(13, "denied"))
+                        if str(path).endswith("locked") else real_scandir(path))
+    with pytest.raises(InputError, match="no image files .*1 subfolders could not be scanned"):
+        scan_folder(tmp_path)
+
+
+def test_a_damaged_scan_report_is_an_input_error(tmp_path):
+    path = tmp_path / "scan_report.json"
+    path.write_text("[" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply|not valid JSON"):
+        ScanReport.load(path)
+    path.write_text(json.dumps({"root": "/x"}))
+    with pytest.raises(InputError, match="incomplete or damaged"):
+        ScanReport.load(path)
 
 
 def test_exif_rotation_is_applied(planted):

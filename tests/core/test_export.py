@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import stat
+import tracemalloc
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -12,8 +16,10 @@ from PIL import Image, ImageSequence
 from diffusion_studio.core.chain import ChainFrame
 from diffusion_studio.core.errors import InputError
 from diffusion_studio.core.export import (
+    MAX_EXPORT_FRAMES,
     ExportOptions,
     ForwardFrameSource,
+    ImageFrame,
     compose_frame,
     compose_frames,
     estimate_size,
@@ -23,6 +29,7 @@ from diffusion_studio.core.export import (
     parse_t_spec,
     select_frames,
     tile_grid,
+    write_chain_gif,
 )
 from diffusion_studio.core.schedules import make_schedule
 
@@ -209,15 +216,21 @@ def test_progress_and_cancel_leave_no_file(tmp_path):
     for name in ("c.gif", "c.mp4", "c_frames"):
         result = export_frames(frames, tmp_path / name, should_stop=lambda: next(calls) >= 2)
         assert result.cancelled
-    # a cancel that arrives while encoding (the last should_stop call) still writes nothing
-    for name, kind, checks_before_encoding in (("late.gif", None, 5), ("late.png", None, 5), ("strip.png", "strip", 1)):
+    # a cancel that arrives at the last should_stop call (after the last frame is encoded) still writes nothing
+    (tmp_path / "probe").mkdir()
+    for name, kind in (("late.gif", None), ("late.png", None), ("late.webp", None), ("strip.png", "strip")):
+        calls = []
+        export_frames(frames, tmp_path / "probe" / name, kind=kind, should_stop=lambda: calls.append(1) and False)  # noqa: B023
         late = iter(range(100))
         result = export_frames(frames, tmp_path / name, kind=kind,
-                               should_stop=lambda: next(late) >= checks_before_encoding)  # noqa: B023
+                               should_stop=lambda: next(late) >= len(calls) - 1)  # noqa: B023
         assert result.cancelled
-    gen = iter_export(frames, tmp_path / "closed.mp4")
-    next(gen)
-    gen.close()  # a GUI worker quitting mid-way
+    shutil.rmtree(tmp_path / "probe")
+    for name in ("closed.mp4", "closed.webp"):
+        gen = iter_export(frames, tmp_path / name)
+        next(gen)
+        next(gen)  # the WebP encoder thread is waiting for the next frame
+        gen.close()  # a GUI worker quitting mid-way: the thread ends, nothing is written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.gif"]
 
 
@@ -263,7 +276,7 @@ def test_permission_denied_while_writing_is_an_input_error(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["a.gif", "a.png", "frames_dir", "strip.png"])
+@pytest.mark.parametrize("name", ["a.gif", "a.png", "a.webp", "frames_dir", "strip.png"])
 def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch, name):
     real_save = Image.Image.save
 
@@ -286,3 +299,207 @@ def test_existing_file_survives_a_failed_export(tmp_path, monkeypatch):
         export_frames(frames_from_images(gradient_frames(2)), path)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.gif"]
+
+
+# -- streaming: one frame at a time, the same files as before --------------------------------------
+
+
+def _sequences():
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    changing = []
+    for i in range(5):  # a patch that changes: sub-rectangles and transparency come into play
+        frame = base.copy()
+        frame[5 : 10 + i, 3:20] = rng.integers(0, 256, (5 + i, 17, 3), dtype=np.uint8)
+        changing.append(frame)
+    changing.insert(3, changing[2].copy())  # identical neighbours merge into one longer frame
+    grey = [np.full((16, 16, 1), 10 * i, np.uint8) for i in range(4)]
+    return {"changing": changing, "smooth": gradient_frames(5), "grey": grey,
+            "one": gradient_frames(1), "all_the_same": gradient_frames(1) * 3}
+
+
+@pytest.mark.parametrize("name", list(_sequences()))
+@pytest.mark.parametrize("loop", [True, False])
+def test_streamed_gif_and_webp_are_byte_for_byte_what_pillow_save_all_writes(tmp_path, name, loop):
+    from diffusion_studio.core.export.palette import gif_frame
+
+    images = _sequences()[name]
+    options = ExportOptions(fps=12.5, hold_last_s=1.0, loop=loop)
+    export_frames(frames_from_images(images), tmp_path / "new.gif", options)
+    pictures = [gif_frame(image, "high") for image in images]  # what the export did before streaming
+    durations = [80] * len(images)
+    durations[-1] += 1000
+    pictures[0].save(tmp_path / "old.gif", format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=durations, disposal=1, **({"loop": 0} if loop else {}))
+    assert (tmp_path / "new.gif").read_bytes() == (tmp_path / "old.gif").read_bytes()
+    export_frames(frames_from_images(images), tmp_path / "new.webp", options)
+    rgb = [Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).convert("RGB") for image in images]
+    rgb[0].save(tmp_path / "old.webp", format="WEBP", save_all=True, append_images=rgb[1:], duration=durations,
+                loop=0 if loop else 1, lossless=False, quality=90, method=4)
+    assert (tmp_path / "new.webp").read_bytes() == (tmp_path / "old.webp").read_bytes()
+
+
+@pytest.mark.parametrize("ext", [".png", ".webp"])
+@pytest.mark.parametrize("name", list(_sequences()))
+def test_apng_and_lossless_webp_give_back_every_frame(tmp_path, ext, name):
+    images = _sequences()[name]
+    export_frames(frames_from_images(images), tmp_path / f"a{ext}", ExportOptions(fps=12.5, hold_last_s=1.0, quality=100))
+    expected, expected_ms = [], []
+    for image in images:
+        if expected and np.array_equal(expected[-1], image):
+            expected_ms[-1] += 80  # merged, as Pillow merges them
+        else:
+            expected.append(image)
+            expected_ms.append(80)
+    expected_ms[-1] += 1000
+    frames, durations, _, _ = decode(tmp_path / f"a{ext}")
+    assert len(frames) == len(expected)
+    for got, want in zip(frames, expected):
+        np.testing.assert_array_equal(got, np.repeat(want, 3, -1) if want.shape[-1] == 1 else want)
+    if len(frames) > 1:  # a single frame is a still PNG / WebP, without a duration (as Pillow writes it)
+        assert [round(d) for d in durations] == expected_ms
+
+
+class CountingFrames(Sequence):
+    """Frames made on demand (like ForwardFrameSource); remembers which were asked for."""
+
+    def __init__(self, count, size=96):
+        self.count, self.size, self.asked = count, size, []
+        self.ts = list(range(count - 1, -1, -1))  # known without making the frames
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        self.asked.append(index)
+        rng = np.random.default_rng(index)
+        return ImageFrame(rng.integers(0, 256, (self.size, self.size, 3), dtype=np.uint8), t=self.ts[index])
+
+
+@pytest.mark.parametrize("name", ["a.gif", "a.webp", "a.png", "frames_dir"])
+def test_export_memory_does_not_grow_with_the_number_of_frames(tmp_path, name):
+    # numpy arrays and Python objects are traced; holding every frame (as before) would peak at ≥ 60 frames.
+    frame_bytes = 96 * 96 * 3
+    tracemalloc.start()
+    try:
+        options = ExportOptions(fps=50, hold_last_s=0, quality=50, palette="fast")
+        export_frames(CountingFrames(60), tmp_path / name, options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * frame_bytes, f"peak {peak / frame_bytes:.1f} frames"
+
+
+def test_a_folder_given_as_the_animation_is_refused_before_any_frame_is_made(tmp_path):
+    (tmp_path / "somefolder").mkdir()
+    (tmp_path / "out.gif").mkdir()
+    frames = CountingFrames(5)
+    for path, kind, words in [
+        (tmp_path / "somefolder", "animation", "names a folder"),
+        (f"{tmp_path / 'new'}/", "animation", "names a folder"),
+        (tmp_path / "out.gif", None, "out.gif is a folder; give a file name for the GIF"),
+        (tmp_path / "out.gif", "animation", "is a folder"),
+        (tmp_path / "noext", "animation", "has no extension"),
+    ]:
+        with pytest.raises(InputError, match=words):
+            export_frames(frames, path, kind=kind)
+    with pytest.raises(InputError, match="is a folder"):
+        write_chain_gif(frames, tmp_path / "out.gif")  # `sample --gif` goes through here
+    assert frames.asked == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif", "somefolder"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs and /dev/null are POSIX")
+def test_fifos_devices_and_symlinks_are_never_replaced_by_an_export(tmp_path, char_device):
+    os.mkfifo(tmp_path / "pipe.gif")
+    (tmp_path / "real.gif").write_bytes(b"GIF89a")
+    (tmp_path / "link.gif").symlink_to(tmp_path / "real.gif")
+    (tmp_path / "file_not_folder").write_bytes(b"x")
+    frames = CountingFrames(3)
+    for path, kind, words in [
+        (tmp_path / "pipe.gif", None, r"FIFO \(named pipe\), not a regular file"),
+        (char_device, "animation", "character device"),
+        (tmp_path / "link.gif", None, "symbolic link"),
+        (tmp_path / "file_not_folder", "frames", "not a folder"),
+        (tmp_path / "pipe.gif", "frames", "not a folder"),
+    ]:
+        with pytest.raises(InputError, match=words):
+            export_frames(frames, path, kind=kind)
+    assert frames.asked == [] and (tmp_path / "real.gif").read_bytes() == b"GIF89a"
+    assert stat.S_ISCHR(os.lstat(char_device).st_mode)
+
+
+def test_too_many_frames_are_refused_before_work(tmp_path):
+    frames = CountingFrames(MAX_EXPORT_FRAMES + 1, size=4)
+    with pytest.raises(InputError, match=f"{MAX_EXPORT_FRAMES + 1} frames are more than one export writes"):
+        export_frames(frames, tmp_path / "a.gif")
+    assert frames.asked == [] and list(tmp_path.iterdir()) == []
+    export_frames(frames, tmp_path / "a.gif", ExportOptions(max_frames=3))  # picking fewer is the way out
+    assert len(frames.asked) == 3
+
+
+def test_a_frame_too_large_is_refused_before_it_is_allocated(tmp_path):
+    frame = ImageFrame(np.zeros((4, 2048, 2048, 3), np.uint8))  # a 2×2 grid of 2048² samples …
+    with pytest.raises(InputError, match=r"Each frame would be 131264×131264 pixels .*67 megapixels"):
+        export_frames([frame], tmp_path / "a.gif", ExportOptions(scale=32))  # … ×32 would be 50 GB
+    with pytest.raises(InputError, match="megapixels"):
+        export_frames([frame] * 3, tmp_path / "s.png", ExportOptions(scale=8, strip_frames=3), kind="strip")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frame_wider_than_the_format_allows_is_refused(tmp_path):
+    wide = frames_from_images([np.zeros((2, 17000, 3), np.uint8)] * 2)
+    with pytest.raises(InputError, match="WEBP frames can be at most 16383 pixels wide"):
+        export_frames(wide, tmp_path / "a.webp")
+    export_frames(wide, tmp_path / "a.gif")  # GIF stores up to 65535
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="umask is POSIX")
+@pytest.mark.parametrize("name, kind", [("a.gif", None), ("a.webp", None), ("a.mp4", None),
+                                        ("s.png", "strip"), ("frames", None)])
+def test_exports_get_the_usual_permissions(tmp_path, name, kind):
+    if name.endswith(".mp4"):
+        pytest.importorskip("imageio_ffmpeg")
+    old = os.umask(0o022)
+    try:
+        export_frames(frames_from_images(gradient_frames(3)), tmp_path / name, kind=kind)
+    finally:
+        os.umask(old)
+    path = tmp_path / name
+    if path.is_dir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o755
+        assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o644}
+    else:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # they were 0600
+
+
+# -- options: one validation layer ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"fps": 0}, "fps must be ≥ 0.1, got 0"),
+    ({"fps": float("nan")}, "fps must be a finite number"),
+    ({"hold_last_s": float("inf")}, "hold_last_s must be a finite number"),
+    ({"scale": 1e9}, "scale must be ≤ 32"),
+    ({"max_frames": -1}, "max_frames must be ≥ 1, got -1"),
+    ({"max_frames": 10**9}, f"max_frames must be ≤ {MAX_EXPORT_FRAMES}"),
+    ({"t_range": (5, 1)}, "t_range must run from low to high"),
+    ({"pad_color": (1, 2, 300)}, r"pad_color\[2\] must be ≤ 255"),
+    ({"view": "nope"}, "view must be one of 'x_t', 'pred_x0', 'pred_noise' or 'side_by_side', got 'nope'"),
+    ({"quality": "high"}, "quality must be a whole number"),
+    ({"strip_frames": 10**6}, "strip_frames must be ≤ 100"),
+])
+def test_bad_options_are_one_line_naming_the_option(changes, words):
+    with pytest.raises(InputError, match=words) as info:
+        ExportOptions(**changes)
+    assert str(info.value).startswith("export options: ") and "\n" not in str(info.value)
+    with pytest.raises(InputError, match=words.split(" must")[0]):
+        ExportOptions().with_(**changes)
+
+
+def test_options_accept_numpy_numbers_and_lists():
+    options = ExportOptions(fps=np.float32(5), grid_columns=np.int64(3), pad_color=[1, 2, 3], t_range=[0, 9])
+    assert options.pad_color == (1, 2, 3) and options.t_range == (0, 9) and type(options.grid_columns) is int

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +15,11 @@ from PIL import Image
 
 from diffusion_studio.core.errors import InputError
 from diffusion_studio.core.images import (
+    MAX_PIXELS,
     ImageLoadError,
     float_to_uint8,
     load_image,
+    pixel_limit,
     resize_to_fit,
     uint8_to_float,
 )
@@ -221,6 +226,51 @@ def test_empty_and_garbage_bytes():
         load_image(b"")
     with pytest.raises(ImageLoadError, match="not an image"):
         load_image(b"hello world" * 10)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs are POSIX")
+def test_a_fifo_named_like_an_image_is_refused_without_being_opened(tmp_path):
+    # Opening a FIFO for reading blocks until a writer comes: this once hung `train` forever.
+    fifo = tmp_path / "a.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageLoadError, match=r"a.png is a FIFO \(named pipe\), not a file; it was not opened"):
+        load_image(str(fifo))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="/dev/null is POSIX")
+def test_a_device_is_refused_without_being_opened():
+    with pytest.raises(ImageLoadError, match="null is a character device, not a file"):
+        load_image("/dev/null")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_the_bomb_limit_is_pillows_default_and_is_enforced_exactly(tmp_path):
+    # One limit, stated once: MAX_PIXELS (Pillow's own default), also what the README says.
+    assert MAX_PIXELS == 89_478_485 == pixel_limit()
+    side = int(MAX_PIXELS**0.5)
+    just_over = tmp_path / "over.png"
+    just_over.write_bytes(_png_header_claiming(side + 1, side + 1))
+    with pytest.raises(ImageLoadError, match="too large to open safely .*limit is 89.5 megapixels"):
+        load_image(str(just_over))
+    under = tmp_path / "under.png"
+    under.write_bytes(_png_header_claiming(side, side))  # allowed in size: fails only as truncated
+    with pytest.raises(ImageLoadError, match="truncated|corrupt"):
+        load_image(str(under))
+
+
+def test_the_readme_states_the_enforced_bomb_limit():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    stated = {float(v) for v in re.findall(r"([\d.]+) megapixels", readme)}
+    assert stated == {round(MAX_PIXELS / 1e6, 1)}, stated
+
+
+def test_a_name_that_is_not_utf8_is_shown_escaped(tmp_path):
+    path = tmp_path / os.fsdecode(b"caf\xe9.png")
+    path.write_bytes(b"not a picture at all, just text" * 4)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(str(path))
+    assert "caf\\xe9.png" in str(info.value)
+    str(info.value).encode("utf-8")
 
 
 # -- conversions --------------------------------------------------------------------------------

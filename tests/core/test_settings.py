@@ -1,5 +1,7 @@
 import json
 import os
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +87,68 @@ def test_saving_into_a_read_only_folder_raises_a_clear_error(tmp_path, monkeypat
     with pytest.raises(InputError, match="read-only"):
         Settings(tmp_path / "settings.json").save()
     assert not (tmp_path / "settings.json").exists()
+
+
+def test_invalid_values_are_named_in_the_notice(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"theme": "purple", "default_timesteps": 10**9, "tour_done": True}), encoding="utf-8")
+    settings = Settings.load(path)
+    assert settings.notice == (f"Some settings in {path} were not valid and are back to their defaults: "
+                               "theme, default_timesteps.")
+    assert settings["tour_done"] is True
+
+
+@pytest.mark.parametrize("content, words", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"theme": NaN}', "NaN"),
+    ('{"default_timesteps": Infinity}', "Infinity"),
+    (b'{"theme": "\x80\x81"}', "not a text file"),
+    ("", "not valid JSON"),
+])
+def test_hostile_files_fall_back_to_defaults_with_a_notice(tmp_path, content, words):
+    path = tmp_path / "settings.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    settings = Settings.load(path)
+    assert settings.as_dict() == DEFAULTS
+    assert "corrupt" in settings.notice and words in settings.notice and "\n" not in settings.notice
+    assert (tmp_path / "settings.json.bad").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="FIFOs are POSIX")
+def test_a_fifo_named_settings_json_is_not_read_and_not_replaced(tmp_path):
+    path = tmp_path / "settings.json"
+    os.mkfifo(path)
+    settings = Settings.load(path)  # reading it would block forever
+    assert settings.as_dict() == DEFAULTS and "FIFO" in settings.notice
+    with pytest.raises(InputError, match="FIFO"):
+        settings.save()
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+def test_a_huge_file_is_refused_unread(tmp_path, monkeypatch):
+    from diffusion_studio.core import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "MAX_JSON_BYTES", 1000)
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"last_open_dir": "x" * 2000}))
+    settings = Settings.load(path)
+    assert settings.as_dict() == DEFAULTS and "too large" in settings.notice
+
+
+def test_recent_files_keep_usable_paths_only_and_at_most_ten(tmp_path):
+    path = tmp_path / "settings.json"
+    entries = [f"/p/{i}.png" for i in range(30)] + [3, None, "", "bad\x00name", "y" * 5000]
+    path.write_text(json.dumps({"recent_files": entries[::-1]}))
+    assert Settings.load(path).recent_files == [f"/p/{i}.png" for i in range(29, 19, -1)]
+
+
+def test_paths_that_are_not_utf8_round_trip(tmp_path):
+    path = tmp_path / "settings.json"
+    odd = os.fsdecode(b"/photos/caf\xe9.png")
+    settings = Settings(path)
+    settings.add_recent_file(odd)
+    settings.set("last_open_dir", os.fsdecode(b"/photos/\xff"))
+    settings.save()  # raised UnicodeEncodeError before
+    again = Settings.load(path)
+    assert again.notice is None and again.recent_files == [str(Path(odd).resolve())]
+    assert again["last_open_dir"] == os.fsdecode(b"/photos/\xff")

@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import InputError
-from ..images import MAX_PIXELS, ImageLoadError, center_crop_resize, open_pil, to_rgb_or_gray
+from ..errors import InputError, printable
+from ..images import (
+    ImageLoadError,
+    center_crop_resize,
+    check_pixel_count,
+    open_image_file,
+    open_pil,
+    to_rgb_or_gray,
+)
 from ..paths import resource_path
 
 if TYPE_CHECKING:
@@ -39,25 +46,15 @@ _DEMO_TILE, _DEMO_PER_ROW = 8, 60
 ProgressCallback = Callable[[int, int], None]
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _pixel_limit() -> float:
-    # Pillow's own bomb limit (tests and users may lower it) and ours, whichever is smaller.
-    return min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or float("inf"))
-
-
 def _open_checked(path: str, min_side: int | None) -> Image.Image:
     """Open, check the size, fully decode and orient; JPEGs at a reduced scale (short side ≥ min_side).
 
     No warnings filter here (``warnings.catch_warnings`` is not thread-safe): the size is
     checked against the bomb limit explicitly before anything is decoded.
     """
-    with Image.open(path) as img:
+    with open_image_file(path) as stream, Image.open(stream) as img:
         width, height = img.size
-        if width * height > _pixel_limit():
-            raise _TooLarge(width, height)
+        check_pixel_count(width, height, printable(os.path.basename(path)), path)
         if min_side and img.format == "JPEG":
             img.draft(img.mode, (min_side, min_side))
         img.seek(0)  # animated GIF/WebP/APNG: the first frame
@@ -74,13 +71,8 @@ def _open_checked(path: str, min_side: int | None) -> Image.Image:
 def _open(path: str, min_side: int | None) -> Image.Image:
     try:
         return _open_checked(path, min_side)
-    except _TooLarge as exc:
-        width, height = exc.args
-        raise ImageLoadError(
-            f"{os.path.basename(path)} is {width}×{height} pixels, too large to open safely "
-            f"(possible decompression bomb; limit {int(_pixel_limit()) // 1_000_000} megapixels)",
-            path,
-        ) from None
+    except ImageLoadError:
+        raise
     except Exception:  # noqa: BLE001 - open_pil re-reads the file and words the error for the user
         pass
     img = open_pil(path)
@@ -118,7 +110,7 @@ def _decode_or_reason(path: str, image_size: int, channels: int) -> np.ndarray |
     except ImageLoadError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole dataset
-        return f"{os.path.basename(path)} could not be decoded: {exc}"
+        return f"{printable(os.path.basename(path))} could not be decoded: {exc}"
 
 
 def load_images_tensor(
@@ -184,6 +176,11 @@ def skip_kind(reason: str) -> str:
     """A short category for a skip reason, for the summary line ("corrupt", "empty" …)."""
     text = reason.lower()
     for needle, kind in (
+        ("not a file", "not a file"),
+        ("broken link", "broken link"),
+        ("loop", "link loop"),
+        ("scanned already", "link loop"),
+        ("cannot be read", "unreadable folder"),
         ("empty (0 bytes)", "empty"),
         ("truncated", "truncated"),
         ("not an image", "not an image"),

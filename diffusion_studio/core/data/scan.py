@@ -8,8 +8,9 @@ arrive; :func:`scan_folder` consumes it into a :class:`ScanReport`.
 
 from __future__ import annotations
 
-import json
+import errno
 import os
+import stat
 import statistics
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -21,14 +22,21 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_write_text
-from ..errors import InputError
+from ..atomic import atomic_write_text, file_kind
+from ..errors import InputError, printable
+from ..validation import dump_json, read_json_object
 from ..images import IMAGE_EXTENSIONS, ImageLoadError
 from .decode import decode_for_scan, skip_kind
 
 __all__ = ["ScanProgress", "ScanReport", "iter_scan", "scan_folder", "list_image_files"]
 
 REPORT_VERSION = 1
+
+#: What the report says about file names that are not valid UTF-8 (bytes from another encoding).
+NAMES_NOTE = ("Some file names are not valid UTF-8. They are written with \\udcXX escapes (Python's "
+              "surrogateescape: byte 0xXX of the name); json.load in Python gives the exact path back.")
+def _not_utf8(path: str) -> bool:
+    return printable(path) != path
 
 
 @dataclass(frozen=True)
@@ -54,25 +62,94 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
 
 
+def _sort_key(entry: tuple[str, str | None]) -> tuple:
+    return Path(entry[0]).parts  # folder by folder, like a file browser
+
+
+def _walk(root: str | os.PathLike) -> tuple[list[tuple[str, str | None]], list[tuple[str, str]]]:
+    """(image files, folder problems) under ``root``: files as (path, None), or (path, reason) when unusable.
+
+    Only regular files are candidates: a FIFO, a device or a socket with an image name is
+    reported without being opened. Linked folders are followed once: a link back to a folder
+    already walked (a loop) is reported, as are folders that cannot be read and broken links.
+    """
+    files: list[tuple[str, str | None]] = []
+    folder_problems: list[tuple[str, str]] = []
+    root = os.fspath(root)
+    top = os.stat(root)
+    seen = {(top.st_dev, top.st_ino)}
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                children = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            folder_problems.append((folder, f"The folder {printable(folder)} cannot be read "
+                                            f"({exc.strerror or exc}); the images in it were left out"))
+            continue
+        for child in children:
+            if _is_hidden(child.name):
+                continue
+            found = _classify(child, seen)
+            if found is None:
+                continue
+            where, reason = found
+            if where == _DESCEND:
+                pending.append(child.path)
+            elif where == _FILE:
+                files.append((child.path, reason))
+            else:
+                folder_problems.append((child.path, reason))
+    return sorted(files, key=_sort_key), sorted(folder_problems, key=_sort_key)
+
+
+_DESCEND, _FILE, _FOLDER_PROBLEM = "descend", "file", "folder problem"
+
+
+def _classify(child: os.DirEntry, seen: set) -> tuple[str, str | None] | None:
+    """(_DESCEND, None) for a folder to walk, (_FILE, reason or None) for an image-named file,
+    (_FOLDER_PROBLEM, reason) for a folder link that cannot be walked; None for anything else."""
+    name = printable(child.name)
+    is_image = os.path.splitext(child.name)[1].lower() in IMAGE_EXTENSIONS
+    where = _FILE if is_image else _FOLDER_PROBLEM
+    try:
+        info = os.stat(child.path)  # follows links
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return where, f"{name} is a symbolic link that leads to itself (a loop); skipped"
+        if not is_image:
+            return None  # a broken link without an image name is none of our business
+        if isinstance(exc, FileNotFoundError):
+            return _FILE, f"{name} is a broken link (its target is missing); skipped"
+        return _FILE, f"Cannot read {name}: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            return _FOLDER_PROBLEM, (f"The folder link {name} leads back to a folder scanned already "
+                                     "(a loop or a second way in); it was not scanned twice")
+        seen.add(key)
+        return _DESCEND, None
+    if not is_image:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return _FILE, f"{name} is {file_kind(info.st_mode)}, not a file; it was not opened"
+    return _FILE, None
+
+
 def list_image_files(folder: str | os.PathLike) -> list[str]:
-    """All files under ``folder`` (recursively) with an image extension, sorted; hidden ones left out."""
-    found: list[str] = []
-    for parent, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
-        for name in sorted(files):
-            if not _is_hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append(os.path.join(parent, name))
-    return sorted(found, key=lambda path: Path(path).parts)  # folder by folder, like a file browser
+    """All regular files under ``folder`` (recursively) with an image extension, sorted; hidden ones left out."""
+    return [path for path, reason in _walk(folder)[0] if reason is None]
 
 
 def _check_folder(folder: str | os.PathLike) -> Path:
     path = Path(folder).expanduser()
     if not path.exists():
-        raise InputError(f"The folder {path} does not exist")
+        raise InputError(f"The folder {printable(path)} does not exist")
     if not path.is_dir():
-        raise InputError(f"{path} is not a folder; choose a folder of images")
+        raise InputError(f"{printable(path)} is not a folder; choose a folder of images")
     if not os.access(path, os.R_OK | os.X_OK):
-        raise InputError(f"The folder {path} cannot be read (permission denied)")
+        raise InputError(f"The folder {printable(path)} cannot be read (permission denied)")
     return path.resolve()
 
 
@@ -81,14 +158,19 @@ def iter_scan(folder: str | os.PathLike, thumb_size: int = 64, threads: int | No
 
     Raises InputError at once (before the first yield) when the folder is missing,
     is not a folder, or holds no file with an image extension. ``threads`` decode
-    ahead (default: up to 4); the order of the files does not depend on it.
+    ahead (default: up to 4); the order of the files does not depend on it. What is
+    not a regular file (a FIFO, a device, a broken link), a folder that cannot be read
+    and a folder link that loops come as items with a reason; they are never opened.
     """
     root = _check_folder(folder)
-    paths = list_image_files(root)
-    if not paths:
+    files, folder_problems = _walk(root)
+    if not files:
         extensions = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPEG", "TIF"}))
-        raise InputError(f"The folder {root} has no image files ({extensions}), not even in subfolders")
-    return _scan(paths, thumb_size, max(1, min(4, threads or os.cpu_count() or 1)))
+        note = f"; {len(folder_problems)} subfolders could not be scanned" if folder_problems else ""
+        raise InputError(
+            f"The folder {printable(root)} has no image files ({extensions}), not even in subfolders{note}")
+    entries = sorted(files + folder_problems, key=_sort_key)
+    return _scan(entries, thumb_size, max(1, min(4, threads or os.cpu_count() or 1)))
 
 
 def _scan_one(path: str, thumb_size: int) -> tuple[str | None, np.ndarray | None, str | None, tuple | None, int | None]:
@@ -97,7 +179,7 @@ def _scan_one(path: str, thumb_size: int) -> tuple[str | None, np.ndarray | None
     except ImageLoadError as exc:
         return str(exc), None, None, None, None
     except Exception as exc:  # noqa: BLE001 - an odd file must never stop the scan
-        return f"{os.path.basename(path)} could not be decoded: {exc}", None, None, None, None
+        return f"{printable(os.path.basename(path))} could not be decoded: {exc}", None, None, None, None
     size = tuple(getattr(img, "original_size", img.size))
     channels = 1 if img.mode == "L" or _looks_gray(img) else 3
     thumb = img.copy()
@@ -108,28 +190,37 @@ def _scan_one(path: str, thumb_size: int) -> tuple[str | None, np.ndarray | None
     return None, np.ascontiguousarray(pixels), mode, size, channels
 
 
-def _scan(paths: list[str], thumb_size: int, threads: int) -> Iterator[ScanProgress]:
+def _scan(entries: list[tuple[str, str | None]], thumb_size: int, threads: int) -> Iterator[ScanProgress]:
     # Decoding runs a few files ahead on threads (Pillow releases the GIL while decoding);
     # results are yielded in order, and closing the generator early cancels what is queued.
-    total = len(paths)
-    upcoming = iter(paths)
+    total = len(entries)
+    upcoming = iter(entries)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         pending: deque = deque()
-        for path in islice(upcoming, 2 * threads):
-            pending.append((path, pool.submit(_scan_one, path, thumb_size)))
+
+        def submit(entry: tuple[str, str | None]) -> None:
+            path, reason = entry
+            if reason is None:
+                pending.append((path, pool.submit(_scan_one, path, thumb_size)))
+            else:
+                pending.append((path, (reason, None, None, None, None)))
+
+        for entry in islice(upcoming, 2 * threads):
+            submit(entry)
         try:
             done = 0
             while pending:
                 path, future = pending.popleft()
                 following = next(upcoming, None)
                 if following is not None:
-                    pending.append((following, pool.submit(_scan_one, following, thumb_size)))
+                    submit(following)
                 done += 1
-                reason, thumbnail, mode, size, channels = future.result()
+                reason, thumbnail, mode, size, channels = future if isinstance(future, tuple) else future.result()
                 yield ScanProgress(done, total, path, reason, thumbnail, mode, size, channels)
         finally:
             for _path, future in pending:
-                future.cancel()
+                if not isinstance(future, tuple):
+                    future.cancel()
 
 
 def _looks_gray(img: Image.Image) -> bool:
@@ -163,6 +254,11 @@ class ScanReport:
     def num_usable(self) -> int:
         return len(self.usable)
 
+    @property
+    def names_not_utf8(self) -> int:
+        """How many of the paths (usable or skipped) are not valid UTF-8; they are used all the same."""
+        return sum(_not_utf8(path) for path in [*self.usable, *(entry["path"] for entry in self.skipped)])
+
     def summary(self) -> str:
         """One line, e.g. "412 usable images, 3 skipped (1 corrupt, 1 not an image, 1 empty)"."""
         noun = "image" if len(self.usable) == 1 else "images"
@@ -172,6 +268,9 @@ class ScanReport:
             ordered = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))  # most first, then by name
             details = ", ".join(f"{count} {kind}" for kind, count in ordered)
             line += f", {len(self.skipped)} skipped ({details})"
+        odd_names = self.names_not_utf8
+        if odd_names:
+            line += f"; {odd_names} file {'name is' if odd_names == 1 else 'names are'} not valid UTF-8 (shown escaped)"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +285,7 @@ class ScanReport:
             "sizes": self.sizes,
             "usable": list(self.usable),
             "skipped": [dict(entry) for entry in self.skipped],
+            **({"names_not_utf8": self.names_not_utf8, "names_note": NAMES_NOTE} if self.names_not_utf8 else {}),
         }
 
     @classmethod
@@ -204,22 +304,14 @@ class ScanReport:
             raise InputError(f"The scan report is incomplete or damaged ({exc})") from exc
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the report as JSON, atomically."""
+        """Write the report as JSON (UTF-8), atomically; see :data:`NAMES_NOTE` for names that are not UTF-8."""
         path = Path(path)
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(path, dump_json(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ScanReport":
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"Cannot read the scan report {path}: {exc.strerror or exc}") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"The scan report {path} is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise InputError(f"The scan report {path} is not a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(read_json_object(path, what=f"The scan report {printable(path)}"))
 
 
 def _size_summary(usable: list[ScanProgress]) -> dict[str, Any]:

@@ -13,12 +13,17 @@ contact sheet (.png/.jpg/.webp). ``frames`` is a sequence of ChainFrame-like obj
 a :class:`ForwardFrameSource`, or plain uint8 images. ``iter_export`` is the same as a generator that
 yields :class:`ExportProgress` and returns the :class:`ExportResult` (for GUI workers; cancellable);
 ``write_chain_gif(frames, path, options=None)`` is ``export_frames`` with chain defaults;
-``estimate_size`` guesses the size for a dialog. Bad paths, unknown extensions, read-only folders and
-full disks raise :class:`~diffusion_studio.core.errors.InputError`, and nothing partial is left behind.
+``estimate_size`` guesses the size for a dialog; ``check_output_path(path, kind)`` refuses an output
+before any work. Frames are composed and written one at a time (memory does not grow with their
+number); more than ``MAX_EXPORT_FRAMES`` frames, or a frame over ``MAX_FRAME_PIXELS``, is refused
+before work. Bad paths (a folder where a file should be, a FIFO, a device), unknown extensions,
+read-only folders and full disks raise :class:`~diffusion_studio.core.errors.InputError`, and nothing
+partial is left behind.
 """
 
 from .api import (
     ExportProgress,
+    check_output_path,
     ExportResult,
     SizeEstimate,
     compose_frames,
@@ -30,7 +35,17 @@ from .api import (
     write_chain_gif,
 )
 from .compose import compose_frame, contact_strip, tile_grid
-from .options import ANIMATION_FORMATS, FORMATS, PALETTES, SPACINGS, VIEWS, ExportOptions, format_for_path
+from .compose import MAX_FRAME_PIXELS
+from .options import (
+    ANIMATION_FORMATS,
+    FORMATS,
+    MAX_EXPORT_FRAMES,
+    PALETTES,
+    SPACINGS,
+    VIEWS,
+    ExportOptions,
+    format_for_path,
+)
 from .sources import ForwardFrameSource, ImageFrame, frames_from_images, parse_t_spec, select_frames
 from .writers import MP4_MISSING, mp4_backend
 
@@ -41,12 +56,15 @@ __all__ = [
     "ExportResult",
     "FORMATS",
     "ForwardFrameSource",
+    "MAX_EXPORT_FRAMES",
+    "MAX_FRAME_PIXELS",
     "ImageFrame",
     "MP4_MISSING",
     "PALETTES",
     "SPACINGS",
     "SizeEstimate",
     "VIEWS",
+    "check_output_path",
     "compose_frame",
     "compose_frames",
     "contact_strip",

@@ -8,6 +8,7 @@ with a macron and a subscript t.
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 
 import numpy as np
@@ -16,7 +17,23 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import InputError
 from .options import ExportOptions
 
-__all__ = ["as_batch", "tile_grid", "frame_view", "compose_frame", "caption_text", "contact_strip", "scale_image"]
+__all__ = [
+    "MAX_FRAME_PIXELS",
+    "as_batch",
+    "physical_memory",
+    "caption_text",
+    "check_frame_pixels",
+    "compose_frame",
+    "contact_strip",
+    "frame_view",
+    "scale_image",
+    "tile_grid",
+]
+
+#: The largest picture an export composes: 64 Mi pixels (8192 × 8192; 192 MiB as RGB).
+MAX_FRAME_PIXELS = 64 * 2**20
+#: Copies of a frame alive at once while exporting (composed, scaled, the previous one, the encoder's).
+_FRAME_COPIES = 6
 
 _VIEW_ATTRS = {"x_t": "x_t", "pred_x0": "pred_x0", "pred_noise": "pred_noise"}
 _VIEW_NAMES = {"x_t": "x_t", "pred_x0": "x̂0", "pred_noise": "ε̂"}
@@ -100,6 +117,26 @@ def frame_view(frame, view: str, options: ExportOptions) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def physical_memory() -> int:
+    """Bytes of RAM in this machine (8 GiB when it cannot be told)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 8 << 30  # no sysconf (Windows): assume a modest machine
+
+
+def check_frame_pixels(width: int, height: int, channels: int = 3) -> None:
+    """Refuse, before allocating it, a picture larger than :data:`MAX_FRAME_PIXELS` or than this machine holds."""
+    pixels = int(width) * int(height)
+    needed = pixels * channels * _FRAME_COPIES
+    if pixels > MAX_FRAME_PIXELS or needed > physical_memory() // 2:
+        raise InputError(
+            f"Each frame would be {width}×{height} pixels (about {needed / 2**30:.1f} GiB to export), more than "
+            f"the limit of {MAX_FRAME_PIXELS / 1e6:.0f} megapixels or half this machine's memory; "
+            "lower the scale, or export fewer samples (a smaller grid, one sample) or one view"
+        )
+
+
 def scale_image(image: np.ndarray, scale: float) -> np.ndarray:
     """Resize by ``scale``: nearest-neighbour when enlarging (crisp pixels), Lanczos when shrinking."""
     if scale == 1.0:
@@ -178,7 +215,10 @@ def _caption_bar(width: int, frame, channels: int, pad_color) -> np.ndarray:
 
 def compose_frame(frame, options: ExportOptions) -> np.ndarray:
     """The exported picture of one frame (H, W, C uint8, C = 1 or 3)."""
-    image = scale_image(frame_view(frame, options.view, options), options.scale)
+    view = frame_view(frame, options.view, options)
+    check_frame_pixels(max(1, round(view.shape[1] * options.scale)), max(1, round(view.shape[0] * options.scale)),
+                       view.shape[-1])
+    image = scale_image(view, options.scale)
     if options.caption:
         bar = _caption_bar(image.shape[1], frame, image.shape[-1], options.pad_color)
         image = np.concatenate([image, bar], axis=0)
@@ -187,9 +227,12 @@ def compose_frame(frame, options: ExportOptions) -> np.ndarray:
 
 def contact_strip(frames, options: ExportOptions) -> np.ndarray:
     """Frames side by side in one row, each with its t written under it."""
-    tiles = [scale_image(frame_view(f, options.view, options), options.scale) for f in frames]
-    if not tiles:
+    if not frames:
         raise InputError("There are no frames for the strip")
+    first = frame_view(frames[0], options.view, options)
+    tile_h, tile_w = max(1, round(first.shape[0] * options.scale)), max(1, round(first.shape[1] * options.scale))
+    check_frame_pixels(len(frames) * (tile_w + options.padding + 2), tile_h * 2)  # the sheet, before any tile
+    tiles = [scale_image(frame_view(f, options.view, options), options.scale) for f in frames]
     channels = 3 if any(t.shape[-1] == 3 for t in tiles) else 1
     tiles = [_to_rgb(t) if channels == 3 else t for t in tiles]
     h, w = tiles[0].shape[:2]

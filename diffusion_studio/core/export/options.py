@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Annotated, Literal, Optional
 
-from ..errors import InputError
+from pydantic import AfterValidator, Field
+
+from ..errors import InputError, printable
+from ..validation import NonNegativeInt, check_fields
 
 __all__ = [
     "ExportOptions",
@@ -15,6 +19,7 @@ __all__ = [
     "PALETTES",
     "FORMATS",
     "ANIMATION_FORMATS",
+    "MAX_EXPORT_FRAMES",
     "format_for_path",
 ]
 
@@ -36,6 +41,29 @@ FORMATS = {
 }
 ANIMATION_FORMATS = ("gif", "webp", "apng", "mp4")
 
+# The range of each option (core.validation checks them; the CLI flags and GUI forms share them).
+#: the most frames one export writes (about 14 minutes at 12 fps)
+MAX_EXPORT_FRAMES = 10_000
+Timestep = Annotated[int, Field(ge=-1, le=2**31 - 1)]
+
+
+def _ordered(t_range: tuple[int, int]) -> tuple[int, int]:
+    if t_range[0] > t_range[1]:
+        raise ValueError("must run from low to high")
+    return t_range
+
+
+TRange = Annotated[tuple[Timestep, Timestep], AfterValidator(_ordered)]
+FrameCount = Annotated[int, Field(ge=1, le=MAX_EXPORT_FRAMES)]
+FramesPerSecond = Annotated[float, Field(ge=0.1, le=100, allow_inf_nan=False)]  # ≤ 10 s a frame: GIF stores ≤ 655 s
+HoldSeconds = Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)]
+Scale = Annotated[float, Field(ge=0.05, le=32, allow_inf_nan=False)]
+GridColumns = Annotated[int, Field(ge=1, le=1024)]
+Padding = Annotated[int, Field(ge=0, le=64)]
+ColourByte = Annotated[int, Field(ge=0, le=255)]
+Quality = Annotated[int, Field(ge=1, le=100)]
+StripFrames = Annotated[int, Field(ge=1, le=100)]
+
 
 @dataclass(frozen=True)
 class ExportOptions:
@@ -49,51 +77,25 @@ class ExportOptions:
     (100 = lossless WebP); ``strip_frames`` is how many frames a contact strip shows.
     """
 
-    view: str = "x_t"
-    t_range: tuple[int, int] | None = None
-    max_frames: int | None = None
-    spacing: str = "even"
-    fps: float = 12.0
-    hold_last_s: float = 1.0
+    view: Literal[VIEWS] = "x_t"
+    t_range: Optional[TRange] = None
+    max_frames: Optional[FrameCount] = None
+    spacing: Literal[SPACINGS] = "even"
+    fps: FramesPerSecond = 12.0
+    hold_last_s: HoldSeconds = 1.0
     loop: bool = True
-    scale: float = 1.0
-    grid_columns: int | None = None
-    padding: int = 2
-    pad_color: tuple[int, int, int] = (255, 255, 255)
+    scale: Scale = 1.0
+    grid_columns: Optional[GridColumns] = None
+    padding: Padding = 2
+    pad_color: tuple[ColourByte, ColourByte, ColourByte] = (255, 255, 255)
     caption: bool = False
-    palette: str = "high"
-    quality: int = 90
-    strip_frames: int = 10
-    sample_index: int | None = None
+    palette: Literal[PALETTES] = "high"
+    quality: Quality = 90
+    strip_frames: StripFrames = 10
+    sample_index: Optional[NonNegativeInt] = None
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.view not in VIEWS:
-            problems.append(f"view must be one of {', '.join(VIEWS)}, not {self.view!r}")
-        if self.spacing not in SPACINGS:
-            problems.append(f"spacing must be one of {', '.join(SPACINGS)}, not {self.spacing!r}")
-        if self.palette not in PALETTES:
-            problems.append(f"palette must be one of {', '.join(PALETTES)}, not {self.palette!r}")
-        if not (0 < self.fps <= 100):
-            problems.append(f"fps must be between 0 and 100, not {self.fps}")
-        if self.hold_last_s < 0 or self.hold_last_s > 60:
-            problems.append(f"the hold on the last frame must be 0 … 60 s, not {self.hold_last_s}")
-        if not (0.05 <= self.scale <= 32):
-            problems.append(f"scale must be between 0.05 and 32, not {self.scale}")
-        if self.max_frames is not None and self.max_frames < 1:
-            problems.append(f"the number of frames must be at least 1, not {self.max_frames}")
-        if self.grid_columns is not None and self.grid_columns < 1:
-            problems.append(f"grid columns must be at least 1, not {self.grid_columns}")
-        if not (0 <= self.padding <= 64):
-            problems.append(f"padding must be 0 … 64 pixels, not {self.padding}")
-        if not (1 <= self.quality <= 100):
-            problems.append(f"quality must be 1 … 100, not {self.quality}")
-        if self.strip_frames < 1:
-            problems.append(f"a strip needs at least 1 frame, not {self.strip_frames}")
-        if self.t_range is not None and self.t_range[0] > self.t_range[1]:
-            problems.append(f"the t range {self.t_range[0]}:{self.t_range[1]} is empty")
-        if problems:
-            raise InputError("; ".join(problems))
+        check_fields(self, what="export options")  # a ConfigError (an InputError) naming the option
 
     @property
     def frame_duration_ms(self) -> int:
@@ -109,17 +111,20 @@ class ExportOptions:
 def format_for_path(path: str | os.PathLike) -> str:
     """The format implied by ``path``: gif, webp, apng, mp4, or "frames" (a folder of PNGs).
 
-    A path that ends with a separator, has no suffix, or is an existing folder means a folder of frames.
-    Anything else unknown raises InputError naming the formats that work.
+    A path that ends with a separator, has no suffix, or is an existing folder means a folder of frames —
+    except a folder named like an animation (``out.gif/``): that is a GIF the caller cannot have, and
+    :func:`~diffusion_studio.core.export.check_output_path` refuses it. Anything else unknown raises
+    InputError naming the formats that work.
     """
     text = os.fspath(path)
     p = Path(text)
-    if text.endswith((os.sep, "/")) or p.is_dir() or not p.suffix:
-        return "frames"
     fmt = FORMATS.get(p.suffix.lower())
+    if text.endswith((os.sep, "/")) or not p.suffix or (p.is_dir() and fmt is None):
+        return "frames"
     if fmt is None:
         known = ", ".join(sorted(FORMATS))
         raise InputError(
-            f"Cannot export to {p.name}: unknown extension {p.suffix!r}. Use one of {known}, or a folder for PNG frames"
+            f"Cannot export to {printable(p.name)}: unknown extension {printable(p.suffix)!r}. "
+            f"Use one of {known}, or a folder for PNG frames"
         )
     return fmt

@@ -124,9 +124,15 @@ def parse_t_spec(spec: str, num_timesteps: int) -> list[int]:
     return ts
 
 
-def _frame_t(frame, index: int) -> float:
-    t = getattr(frame, "t", None)
-    return float(index) if t is None else float(t)
+def _all_ts(frames: Sequence) -> list[float | None]:
+    """Each frame's t (None for a frame without one).
+
+    A lazy source (ForwardFrameSource) lists its t as ``ts``, so choosing frames renders none of them.
+    """
+    known = getattr(frames, "ts", None)
+    if known is not None and len(known) == len(frames):
+        return [float(t) for t in known]
+    return [None if (t := getattr(frames[i], "t", None)) is None else float(t) for i in range(len(frames))]
 
 
 def select_frames(frames: Sequence, t_range=None, max_frames: int | None = None, spacing: str = "even") -> list[int]:
@@ -138,17 +144,17 @@ def select_frames(frames: Sequence, t_range=None, max_frames: int | None = None,
     """
     n = len(frames)
     candidates = list(range(n))
-    ts_all = [_frame_t(frames[i], i) for i in candidates] if (t_range or max_frames) else []
+    ts_all = _all_ts(frames) if (t_range or max_frames) else []
     if t_range is not None:
         low, high = t_range
-        candidates = [i for i in candidates if getattr(frames[i], "t", None) is None or low <= max(ts_all[i], 0) <= high]
+        candidates = [i for i in candidates if ts_all[i] is None or low <= max(ts_all[i], 0) <= high]
         if not candidates:
             raise InputError(f"No frame has t in {low} … {high}")
     if max_frames is None or len(candidates) <= max_frames:
         return candidates
     if max_frames == 1:
         return [candidates[-1]]
-    ts = np.array([max(ts_all[i], -1.0) for i in candidates])
+    ts = np.array([max(float(i) if ts_all[i] is None else ts_all[i], -1.0) for i in candidates])
     t_low, t_high = ts.min(), ts.max()
     u = np.linspace(0.0, 1.0, max_frames)
     targets = t_low + (t_high - t_low) * (u**2 if spacing == "dense_near_0" else u)
