@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 
 from diffusion_studio.core.forward import ForwardRenderer
 from diffusion_studio.core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES, make_schedule
-from diffusion_studio.gui.panels.forward import SCHEDULE_CHOICES, ForwardPanel
+from diffusion_studio.gui.panels.forward import ForwardPanel
+from diffusion_studio.gui.schedule_choices import SCHEDULE_CHOICES
 from diffusion_studio.gui.state import AppState
 
 

@@ -7,8 +7,8 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
-from ...core.forward import TimestepStats
-from .. import theme
+from ....core.forward import TimestepStats
+from ... import theme
 
 __all__ = ["TimestepNumbers"]
 

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from .. import theme
+from ... import theme
 
 __all__ = ["ForwardHistogram"]
 

@@ -25,32 +25,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.errors import InputError
-from ...core.forward import ForwardRenderer, timestep_stats
-from ...core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from .. import theme
-from ..state import AppState
-from ..throttle import Throttle
-from ..widgets.image_view import ImageView
-from ..widgets.timestep_slider import TimestepSlider
-from .forward_histogram import ForwardHistogram
-from .forward_numbers import TimestepNumbers
+from ....core.errors import InputError
+from ....core.forward import ForwardRenderer, timestep_stats
+from ....core.schedules import NoiseSchedule, make_schedule
+from ... import theme
+from ...schedule_choices import SCHEDULE_CHOICES
+from ...state import AppState
+from ...throttle import Throttle
+from ...widgets.image_view import ImageView
+from ...widgets.timestep_slider import TimestepSlider
+from .histogram import ForwardHistogram
+from .numbers import TimestepNumbers
 
-__all__ = ["ForwardPanel", "SCHEDULE_CHOICES", "MAX_SEED"]
+__all__ = ["ForwardPanel", "MAX_SEED"]
 
-_SCHEDULE_LABELS = {
-    "linear": "linear (DDPM)",
-    "scaled_linear": "scaled_linear (Stable Diffusion)",
-    "squaredcos_cap_v2": "cosine (improved DDPM)",
-    "sigmoid": "sigmoid (GeoDiff)",
-    "quadratic": "quadratic",
-    "sigmoid_alphas_cumprod": "sigmoid on ᾱ (Chen 2023)",
-    "laplace": "laplace (Hang 2024)",
-}
-#: (label in the selector, canonical schedule name): every schedule core knows, aliases left out
-SCHEDULE_CHOICES: tuple[tuple[str, str], ...] = tuple(
-    (_SCHEDULE_LABELS.get(name, name), name) for name in SCHEDULE_NAMES if name not in SCHEDULE_ALIASES
-)
 MAX_SEED = 2**31 - 1
 MAX_TIMESTEPS_IN_SELECTOR = 10_000
 #: the longest side x_t is rendered at; views scale it to their size

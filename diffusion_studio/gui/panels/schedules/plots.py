@@ -18,10 +18,10 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from ...core.schedules import NoiseSchedule
-from .. import theme
-from ..widgets import plot_export
-from .schedule_entries import ScheduleEntry, compact_params, short_name
+from ....core.schedules import NoiseSchedule
+from ... import theme
+from ...widgets import plot_export
+from .entries import ScheduleEntry, compact_params, short_name
 
 __all__ = ["Quantity", "QUANTITIES", "SchedulePlots", "X_MODES", "curve_data"]
 

@@ -26,20 +26,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.atomic import atomic_write_bytes, check_writable_dir
-from ...core.errors import InputError
-from ...core.schedule_table import write_schedule_csv
-from ...core.schedules import NoiseSchedule, make_schedule
-from .. import theme
-from ..state import AppState
-from ..throttle import Throttle
-from ..widgets.message_strip import MessageStrip
-from ..widgets.on_screen import OnScreenWatch, is_on_screen
-from .schedule_editor import ScheduleEditor
-from .schedule_entries import ScheduleEntry
-from .schedule_overlays import OverlayList
-from .schedule_plots import QUANTITIES, X_MODES, SchedulePlots
-from .schedule_readout import ScheduleReadout
+from ....core.atomic import atomic_write_bytes, check_writable_dir
+from ....core.errors import InputError
+from ....core.schedule_table import write_schedule_csv
+from ....core.schedules import NoiseSchedule, make_schedule
+from ... import theme
+from ...state import AppState
+from ...throttle import Throttle
+from ...widgets.message_strip import MessageStrip
+from ...widgets.on_screen import OnScreenWatch, is_on_screen
+from .editor import ScheduleEditor
+from .entries import ScheduleEntry
+from .overlays import OverlayList
+from .plots import QUANTITIES, X_MODES, SchedulePlots
+from .readout import ScheduleReadout
 
 __all__ = ["SchedulePanel", "READOUT_INTERVAL_MS"]
 
