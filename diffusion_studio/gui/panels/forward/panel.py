@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from ....core.errors import InputError
 from ....core.forward import ForwardRenderer, timestep_stats
@@ -31,7 +32,6 @@ from ....core.schedules import NoiseSchedule, make_schedule
 from ... import theme
 from ...schedule_choices import SCHEDULE_CHOICES
 from ...state import AppState
-from ...throttle import Throttle
 from ...widgets.image_view import ImageView
 from ...widgets.timestep_slider import TimestepSlider
 from .histogram import ForwardHistogram
@@ -65,7 +65,7 @@ class ForwardPanel(QWidget):
         self.frames_rendered = 0  # for tests and the status of coalescing
         # A histogram costs about as much as x_t itself: while dragging it follows at up to
         # 10 Hz, and always ends on the last t.
-        self._histogram_throttle = Throttle(self._update_histogram, HISTOGRAM_INTERVAL_MS, self)
+        self._histogram_throttle = qthrottled(self._update_histogram, HISTOGRAM_INTERVAL_MS)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self._build_controls()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from ....core.atomic import atomic_write_bytes, check_writable_dir
 from ....core.errors import InputError
@@ -32,7 +33,6 @@ from ....core.schedule_table import write_schedule_csv
 from ....core.schedules import NoiseSchedule, make_schedule
 from ... import theme
 from ...state import AppState
-from ...throttle import Throttle
 from ...widgets.message_strip import MessageStrip
 from ...widgets.on_screen import OnScreenWatch, is_on_screen
 from .editor import ScheduleEditor
@@ -65,7 +65,7 @@ class SchedulePanel(QWidget):
         self._cursor_stale = False  # t changed while the panel was off screen
         self._on_screen_watch = OnScreenWatch(self, self._on_shown)
         # While t is dragged the table (rich text, slow to lay out) follows at up to 10 Hz.
-        self._readout_throttle = Throttle(self._refresh_readout, READOUT_INTERVAL_MS, self)
+        self._readout_throttle = qthrottled(self._refresh_readout, READOUT_INTERVAL_MS)
         self._last_folder = Path.home()
 
         self.message_strip = MessageStrip()
