@@ -66,12 +66,16 @@ class AppState(QObject):
         return self._schedule
 
     def set_schedule(self, schedule: NoiseSchedule) -> None:
+        """A fewer-step schedule brings t into its range first, so no listener sees t ≥ T."""
         if schedule == self._schedule:
             return
+        clamped = min(self._timestep, schedule.num_timesteps - 1)
         self._schedule = schedule
+        t_changed = clamped != self._timestep
+        self._timestep = clamped
         self.scheduleChanged.emit(schedule)
-        if self._timestep >= schedule.num_timesteps:
-            self.set_timestep(schedule.num_timesteps - 1)
+        if t_changed:
+            self.timestepChanged.emit(clamped)
 
     @property
     def timestep(self) -> int:
