@@ -144,7 +144,7 @@ SHOTS: list[Shot] = [
     Shot("train_dark", "dark", train_digits),
     Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
     Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
-    Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window._export_dialog),
+    Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window.export_forward_animation()),
 ]
 
 

@@ -153,7 +153,7 @@ def test_main_window_file_export_forward_animation(qtbot, tmp_path):
     qtbot.addWidget(window)
     assert window.state.image is not None
     window.export_forward_action.trigger()
-    dialog = window._export_dialog
+    dialog = window.findChild(ExportDialog)
     assert dialog.isVisible() and dialog.windowTitle() == "Export forward animation"
     dialog.t_spec_edit.setText("0:1000:250")
     dialog.t_spec_edit.editingFinished.emit()

@@ -28,6 +28,12 @@ def no_other_panels(monkeypatch):
     monkeypatch.setattr(MainWindow, "_create_docks", lambda self: None)
 
 
+def panels_menu(window: MainWindow):
+    """View › Panels, found the way a user finds it."""
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    return next(a.menu() for a in view.actions() if a.text() == "&Panels")
+
+
 def shown_window(qtbot):
     win = build_main_window()
     qtbot.addWidget(win)
@@ -92,7 +98,7 @@ def test_opens_on_the_demo_photo_with_every_panel(qtbot, full_window):
     menus = [action.text() for action in window.menuBar().actions()]
     assert menus[0] == "&File" and "&View" in menus and menus[-1] == "&Help"
     for dock in window.docks.values():  # every panel is reachable from View > Panels
-        assert dock.toggleViewAction() in window._docks_menu.actions()
+        assert dock.toggleViewAction() in panels_menu(window).actions()
 
 
 def test_drop_an_image_file(qtbot, window, tmp_path):
@@ -236,7 +242,7 @@ def test_add_dock_gives_a_view_toggle_and_can_tabify(qtbot, window):
     second = window.add_dock("second", "Second panel", QLabel("two"), tabify_with="first")
     assert isinstance(first, QDockWidget) and window.docks["second"] is second
     assert second in window.tabifiedDockWidgets(first)
-    toggles = {a.text(): a for a in window._docks_menu.actions()}
+    toggles = {a.text(): a for a in panels_menu(window).actions()}
     assert "First panel" in toggles and "Second panel" in toggles
     toggles["First panel"].trigger()
     assert not first.isVisible()
@@ -299,9 +305,7 @@ def test_tour_is_shown_once(qtbot, window):
     tour.reject()  # "Skip tour"
     assert Settings.load().get("tour_done") is True
     window.settings.set("tour_done", True)
-    window._tour = None
-    window.show_tour_if_first_run()
-    assert window._tour is None
+    assert window.show_tour_if_first_run() is None
 
 
 def test_preferences_apply_the_theme(qtbot, window, monkeypatch):

@@ -187,14 +187,25 @@ def test_editing_the_primary_changes_the_forward_view_and_back(qtbot, panel):
         panel.editor.param_controls["s"].spin_box.setValue(1.0)
     assert "offset s" in panel.editor.error_text()
 
-    # the forward view picks another schedule: the lab follows (entry, curves, editor)
-    state.set_schedule(make_schedule("scaled_linear", 500))
+    # the forward view picks another schedule: the lab follows (entry, curves, editor) …
+    edited = make_schedule("cosine", 1000, s=0.02, zero_terminal_snr=True)
+    with qtbot.waitSignal(state.statusMessage) as status:
+        state.set_schedule(make_schedule("scaled_linear", 500))
     assert panel.primary.schedule == state.schedule and panel.primary.error == ""
+    # … and the schedule edited here stays on the plots as an overlay, with a word about it
+    assert [e.schedule for e in panel.entries[1:]] == [make_schedule("linear", 1000), edited]
+    assert "overlay" in status.args[0]
+    assert panel.overlays.list.count() == 3
     np.testing.assert_array_equal(curve(panel, 0)[1], state.schedule.alphas_cumprod)
     assert panel.editor.current_name() == "scaled_linear"
     assert panel.editor.timesteps.value() == 500
     assert panel.editor.param_controls["beta_end"].value() == pytest.approx(0.012)
     assert panel.editor.error_text() == ""
+
+    # switching recipes without edits (or only T) adds nothing
+    state.set_schedule(make_schedule("linear", 500))
+    state.set_schedule(make_schedule("linear", 300))
+    assert len(panel.entries) == 3
 
 
 def test_cursor_follows_state_timestep_and_drags_it(qtbot, panel):
@@ -305,3 +316,15 @@ def test_follows_the_theme(panel):
     finally:
         manager.colors = original
         manager.changed.emit(original)
+
+
+def test_beta_axis_reads_plain_values_for_the_linear_schedule(qtbot, panel):
+    """β of the linear schedule spans 1e-4 … 0.02: ticks 0.0001 / 0.001 / 0.01, no rescaled "(x0.001)"."""
+    panel.state.set_schedule(make_schedule("linear", 1000))
+    axis = panel.plots.plots["beta"].getAxis("left")
+    qtbot.waitUntil(lambda: axis.range[1] < 0)  # the view followed the new curve (log10 β < 0)
+    assert "(x" not in axis.labelString()
+    levels = axis.tickValues(axis.range[0], axis.range[1], axis.height())
+    ticks = [value for _spacing, values in levels for value in values]
+    shown = axis.tickStrings(ticks, axis.autoSIPrefixScale * axis.scale, 1)
+    assert {"0.001", "0.01"} <= set(shown)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -44,6 +45,8 @@ MAX_TIMESTEPS_IN_SELECTOR = 10_000
 #: the longest side x_t is rendered at; views scale it to their size
 RENDER_MAX_SIDE = 512
 SIDE_COLUMN_WIDTH = 300
+#: below this height the controls move into the t slider's row, leaving the images more room
+COMPACT_BELOW_HEIGHT = 420
 #: the histogram's fastest rate while t is dragged (x_t and the numbers follow every t)
 HISTOGRAM_INTERVAL_MS = 100
 
@@ -122,7 +125,9 @@ class ForwardPanel(QWidget):
         self.histogram = ForwardHistogram()
 
     def _build_layout(self) -> None:
-        controls = QHBoxLayout()
+        self.controls_bar = QWidget()
+        controls = QHBoxLayout(self.controls_bar)
+        controls.setContentsMargins(0, 0, 0, 0)
         controls.setSpacing(theme.SPACING)
         for text, widget, tip in (
             ("Schedule", self.schedule_combo, self.schedule_combo.toolTip()),
@@ -136,10 +141,16 @@ class ForwardPanel(QWidget):
             controls.addWidget(widget)
             controls.addSpacing(theme.SPACING)
         controls.addWidget(self.new_noise_button)
-        controls.addStretch(1)
+        controls.addSpacing(theme.SPACING)
         self.image_info = QLabel()
         self.image_info.setProperty("role", "muted")
-        controls.addWidget(self.image_info)
+        self._top_row = QHBoxLayout()
+        self._top_row.addWidget(self.controls_bar)
+        self._top_row.addStretch(1)
+        self._top_row.addWidget(self.image_info)
+        self._bottom_row = QHBoxLayout()
+        self._bottom_row.setSpacing(theme.SPACING)
+        self._bottom_row.addWidget(self.timestep_slider, 1)
 
         views = QWidget()
         views_layout = QHBoxLayout(views)
@@ -148,11 +159,11 @@ class ForwardPanel(QWidget):
         for view in (self.x0_view, self.xt_view, self.noise_view):
             views_layout.addWidget(view, 1)
 
-        # Beside the images: the numbers at t, then the histogram of x_t's pixels.
+        # Beside the images: the numbers at t, then the histogram of x_t's pixels. A column that
+        # scrolls, so a short window (a laptop) keeps the images as large as it can.
         side = QWidget()
-        side.setFixedWidth(SIDE_COLUMN_WIDTH)
         side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(theme.SPACING, 0, 0, 0)
+        side_layout.setContentsMargins(theme.SPACING, 0, theme.SPACING, 0)
         side_layout.setSpacing(theme.SPACING)
         side_layout.addWidget(_heading("At this t"))
         side_layout.addWidget(self.numbers)
@@ -160,18 +171,24 @@ class ForwardPanel(QWidget):
         side_layout.addWidget(_heading("Pixel values of x<sub>t</sub>"))
         side_layout.addWidget(self.histogram, 1)
         side_layout.addStretch(1)
+        self.side_column = QScrollArea()
+        self.side_column.setWidget(side)
+        self.side_column.setWidgetResizable(True)
+        self.side_column.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.side_column.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_column.setFixedWidth(SIDE_COLUMN_WIDTH)
 
         middle = QHBoxLayout()
         middle.setSpacing(theme.SPACING)
         middle.addWidget(views, 1)
-        middle.addWidget(side, 0)
+        middle.addWidget(self.side_column, 0)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
         layout.setSpacing(theme.SPACING + 2)
-        layout.addLayout(controls)
+        layout.addLayout(self._top_row)
         layout.addLayout(middle, 1)
-        layout.addWidget(self.timestep_slider)
+        layout.addLayout(self._bottom_row)
 
     def _install_shortcuts(self) -> None:
         ten_percent = lambda: max(1, round(self.state.schedule.num_timesteps / 10))  # noqa: E731
@@ -189,6 +206,26 @@ class ForwardPanel(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
             self._shortcuts.append(shortcut)
+
+    # -- compact layout --------------------------------------------------------------------
+    @property
+    def compact(self) -> bool:
+        """Short panel (a laptop with a dock open): the controls share the t slider's row."""
+        return self.controls_bar.parentWidget() is not None and self._bottom_row.indexOf(self.controls_bar) >= 0
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        # Two thresholds, so a height near one does not flip the layout back and forth.
+        if not self.compact and self.height() < COMPACT_BELOW_HEIGHT:
+            self._set_compact(True)
+        elif self.compact and self.height() > COMPACT_BELOW_HEIGHT + 40:
+            self._set_compact(False)
+
+    def _set_compact(self, compact: bool) -> None:
+        source, target = (self._top_row, self._bottom_row) if compact else (self._bottom_row, self._top_row)
+        source.removeWidget(self.controls_bar)
+        target.insertWidget(0, self.controls_bar)
+        self.image_info.setVisible(not compact)  # the status bar names the image too
 
     # -- actions ---------------------------------------------------------------------------
     def step_timestep(self, delta: int) -> None:

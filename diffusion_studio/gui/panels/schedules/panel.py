@@ -30,7 +30,7 @@ from superqt.utils import qthrottled
 from ....core.atomic import atomic_write_bytes, check_writable_dir
 from ....core.errors import InputError
 from ....core.schedule_table import write_schedule_csv
-from ....core.schedules import NoiseSchedule, make_schedule
+from ....core.schedules import SCHEDULE_PARAMS, NoiseSchedule, make_schedule
 from ... import theme
 from ...state import AppState
 from ...widgets.message_strip import MessageStrip
@@ -268,6 +268,7 @@ class SchedulePanel(QWidget):
         primary = self.primary
         if schedule == primary.schedule and not primary.error:
             return
+        self._keep_edited_primary(schedule)
         primary.adopt(schedule)
         self.plots.update_entry(primary)
         self.overlays.refresh_entry(0, primary)
@@ -275,6 +276,18 @@ class SchedulePanel(QWidget):
             self.editor.load(primary)
         self._update_cursor()
         self._refresh_readout()
+
+    def _keep_edited_primary(self, incoming: NoiseSchedule) -> None:
+        """The forward view switches to another recipe while the lab's copy of its schedule holds the
+        user's own parameters: keep those as an overlay instead of dropping them without a word."""
+        old = self.primary.schedule
+        edited = old.zero_terminal_snr or dict(old.params) != SCHEDULE_PARAMS[old.name]
+        if not edited or incoming.name == old.name or any(e.schedule == old for e in self.entries[1:]):
+            return
+        current = self.overlays.current_row()
+        self._append(ScheduleEntry(old, self._free_color()))
+        self.overlays.set_entries(self.entries, max(current, 0))
+        self.state.show_status(f"Your edited {old.describe()} stays on the plots as an overlay", 6000)
 
     def _on_state_timestep_changed(self, _t: int) -> None:
         # The forward slider sends many t a second: off screen the panel catches up when shown.
