@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPalette
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel
 
 from diffusion_studio.cli import main as cli_main
@@ -99,6 +99,31 @@ def test_opens_on_the_demo_photo_with_every_panel(qtbot, full_window):
     assert menus[0] == "&File" and "&View" in menus and menus[-1] == "&Help"
     for dock in window.docks.values():  # every panel is reachable from View > Panels
         assert dock.toggleViewAction() in panels_menu(window).actions()
+
+
+def test_help_names_every_shortcut_and_the_panels_by_their_names(qtbot, full_window):
+    from PySide6.QtGui import QShortcut
+
+    from diffusion_studio.gui.dialogs.shortcuts_dialog import ShortcutsDialog
+    from diffusion_studio.gui.dialogs.tour_dialog import TOUR_PAGES
+    from diffusion_studio.gui.main_window import FORWARD_TITLE
+
+    window = full_window
+    shortcuts = window.findChildren(QShortcut)
+    assert shortcuts and all(s.whatsThis() for s in shortcuts), "every panel shortcut says what it does"
+    dialog = ShortcutsDialog(window)
+    qtbot.addWidget(dialog)
+    rows = dialog.rows()
+    for row in (("Forward process", "→", "Next timestep"), ("Sample", "Space", "Play / pause the chain"),
+                ("Train", "Ctrl+Return", "Start training"), ("Help", "F1", "Keyboard Shortcuts")):
+        assert row in rows
+    with_keys = [a for a in window.findChildren(QAction) if a.shortcuts()]
+    assert len(rows) >= len(with_keys) + len(shortcuts)
+
+    panel_names = {FORWARD_TITLE} | {dock.windowTitle() for dock in window.docks.values()}
+    assert {title for title, _ in TOUR_PAGES[1:]} == panel_names
+    for _, text in TOUR_PAGES:  # typeset as the panels write them, never x_t or ᾱ_t
+        assert "_t" not in text and "_0" not in text
 
 
 def test_drop_an_image_file(qtbot, window, tmp_path):

@@ -192,18 +192,20 @@ class ForwardPanel(QWidget):
 
     def _install_shortcuts(self) -> None:
         ten_percent = lambda: max(1, round(self.state.schedule.num_timesteps / 10))  # noqa: E731
-        bindings = (
-            (Qt.Key.Key_Right, lambda: self.step_timestep(1)),
-            (Qt.Key.Key_Left, lambda: self.step_timestep(-1)),
-            (Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Right, lambda: self.step_timestep(ten_percent())),
-            (Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Left, lambda: self.step_timestep(-ten_percent())),
-            (Qt.Key.Key_Home, lambda: self.state.set_timestep(0)),
-            (Qt.Key.Key_End, lambda: self.state.set_timestep(self.state.schedule.num_timesteps - 1)),
+        shift = Qt.KeyboardModifier.ShiftModifier
+        bindings = (  # (key, what it does — Help › Keyboard Shortcuts lists it, slot)
+            (Qt.Key.Key_Right, "Next timestep", lambda: self.step_timestep(1)),
+            (Qt.Key.Key_Left, "Previous timestep", lambda: self.step_timestep(-1)),
+            (shift | Qt.Key.Key_Right, "t forward by 10 % of T", lambda: self.step_timestep(ten_percent())),
+            (shift | Qt.Key.Key_Left, "t back by 10 % of T", lambda: self.step_timestep(-ten_percent())),
+            (Qt.Key.Key_Home, "t = 0, the clean image", lambda: self.state.set_timestep(0)),
+            (Qt.Key.Key_End, "t = T−1, pure noise", lambda: self.state.set_timestep(self.state.schedule.num_timesteps - 1)),
         )
         self._shortcuts = []
-        for key, slot in bindings:
+        for key, description, slot in bindings:
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(description)
             shortcut.activated.connect(slot)
             self._shortcuts.append(shortcut)
 

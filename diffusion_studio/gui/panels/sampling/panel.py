@@ -82,13 +82,15 @@ class SamplingPanel(QWidget):
         layout.addWidget(self._controls_scroll)
         layout.addWidget(self.viewer, 1)
 
-        for key, slot in ((Qt.Key.Key_Space, self.timeline.toggle_play),
-                          (Qt.Key.Key_Left, lambda: self.viewer.user_step(-1)),
-                          (Qt.Key.Key_Right, lambda: self.viewer.user_step(1)),
-                          (Qt.Key.Key_Home, lambda: self.viewer.user_step(-self.timeline.count)),
-                          (Qt.Key.Key_End, lambda: self.viewer.user_step(self.timeline.count))):
+        for key, description, slot in (  # the description is what Help › Keyboard Shortcuts lists
+                (Qt.Key.Key_Space, "Play / pause the chain", self.timeline.toggle_play),
+                (Qt.Key.Key_Left, "Previous frame", lambda: self.viewer.user_step(-1)),
+                (Qt.Key.Key_Right, "Next frame", lambda: self.viewer.user_step(1)),
+                (Qt.Key.Key_Home, "First frame (pure noise)", lambda: self.viewer.user_step(-self.timeline.count)),
+                (Qt.Key.Key_End, "Last frame (the samples)", lambda: self.viewer.user_step(self.timeline.count))):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(description)
             shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
