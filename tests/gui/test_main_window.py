@@ -309,7 +309,7 @@ def test_command_line_image_opens_and_a_bad_one_keeps_the_demo(qtbot, tmp_path, 
 
 def test_drop_targets_inside_image_views_fall_through_to_the_window(window):
     view = window.forward_panel.xt_view
-    assert not view._graphics.acceptDrops() and not view._graphics.viewport().acceptDrops()
+    assert not view.graphics.acceptDrops() and not view.graphics.viewport().acceptDrops()
     assert window.acceptDrops()
 
 

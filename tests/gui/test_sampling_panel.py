@@ -136,15 +136,20 @@ def test_grid_click_follows_one_sample(qtbot, panel):
     _settings(panel, steps=5)
     _run(qtbot, panel, panel.start_sampling)
     view = panel.viewer.views[0]
-    graphics = view.image_view._graphics
+    graphics = view.image_view.graphics
     x, y = view.tile_center(3)
     scene_point = view.image_view.image_item.mapToScene(QPointF(x, y))
+    panel.sample_button.setFocus()  # the keyboard focus is elsewhere …
+    qtbot.waitUntil(panel.sample_button.hasFocus)
+    with qtbot.waitSignal(view.focusClicked):  # … so the first click only brings it to the view
+        qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(scene_point))
+    assert panel.viewer.sample is None and "click a sample" in panel.viewer.follow_text()
     qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(scene_point))
     assert panel.viewer.sample == 3
     shown = view.image_view.image()
     assert shown.shape[:2] == (SIZE, SIZE)
     assert np.array_equal(shown[..., 0], panel.current_frames()[-1].x_t[3, ..., 0])
-    assert "sample 4" in panel.viewer._follow_label.text()
+    assert "sample 4" in panel.viewer.follow_text()
     view.click_sample_at(2, 2)  # a click on the large sample goes back to the grid
     assert panel.viewer.sample is None
     assert view.image_view.image().shape[0] > SIZE
@@ -157,6 +162,11 @@ def test_compare_pairs_frames_by_noise_level(qtbot, panel):
     long_chain, short_chain = panel.chains
     assert len(long_chain.frames) == T + 1 and len(short_chain.frames) == 7
     assert panel.viewer.views[1].isVisible()
+    # the main chain on the left, the compared one on the right, each under its sampler, steps and η
+    assert "DDPM" in panel.viewer.views[0].image_view.title() and f"{T} steps · η = 1" in panel.viewer.views[0].image_view.title()
+    assert "DDIM · 6 steps · η = 0" in panel.viewer.views[1].image_view.title()
+    note = panel.viewer.compare_note.text()
+    assert panel.viewer.compare_note.isVisible() and "fresh noise at every step" in note and "draws none" in note
     for index in (5, 30, 45):
         panel.timeline.set_index(index)
         left, right = panel.viewer.views[0].frame, panel.viewer.views[1].frame
@@ -164,6 +174,18 @@ def test_compare_pairs_frames_by_noise_level(qtbot, panel):
         assert right is short_chain.frames[int(np.argmin(gaps))]
     panel.timeline.set_index(T)
     assert panel.viewer.views[1].frame.is_final
+
+
+def test_compare_keeps_the_main_chain_on_the_left_when_the_other_has_more_steps(qtbot, panel):
+    _settings(panel, sampler="ddim", steps=4, batch_size=2)
+    panel.compare_controls.form.set_settings(SamplerSettings(sampler="ddpm", steps=T))
+    _run(qtbot, panel, panel.start_compare)
+    driver, other = panel.chains  # the longer chain still drives the timeline …
+    assert len(driver.frames) == T + 1 and len(other.frames) == 5
+    left, right = panel.viewer.views  # … but is shown on the right, where the compared sampler goes
+    assert left.image_view.title().startswith("DDIM · 4 steps") and right.image_view.title().startswith("DDPM")
+    panel.timeline.set_index(T)
+    assert left.frame is other.frames[-1] and right.frame is driver.frames[-1]
 
 
 def _log_snr(alpha_bar):

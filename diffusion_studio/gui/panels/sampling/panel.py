@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from ... import theme
 from ...state import AppState
-from .compare import CompareControls, compare_requests_order
+from .compare import CompareControls, chain_header, compare_note, compare_requests_order
 from .model_picker import ModelPicker, demo_model_dir, describe_loaded
 from .sdedit import SDEditControls
 from .settings import SamplerSettingsForm
@@ -79,7 +79,7 @@ class SamplingPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
         layout.setSpacing(theme.SPACING + 4)
-        layout.addWidget(self._controls_scroll)
+        layout.addWidget(self._controls_column)
         layout.addWidget(self.viewer, 1)
 
         for key, description, slot in (  # the description is what Help › Keyboard Shortcuts lists
@@ -135,24 +135,28 @@ class SamplingPanel(QWidget):
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 6, 0)
         column_layout.setSpacing(theme.SPACING)
-        for title, widget, extras in (("Model", self.model_picker, ()),
-                                      ("Sampler", self.settings_form, (buttons, self.progress)),
-                                      ("Compare with", self.compare_controls, ()),
-                                      ("Your image (SDEdit)", self.sdedit_controls, ())):
+        for title, widget in (("Model", self.model_picker), ("Sampler", self.settings_form),
+                              ("Compare with", self.compare_controls), ("Your image (SDEdit)", self.sdedit_controls)):
             box = QGroupBox(title)
             box_layout = QVBoxLayout(box)
             box_layout.setSpacing(6)
             box_layout.addWidget(widget)
-            for extra in extras:
-                box_layout.addLayout(extra) if isinstance(extra, QHBoxLayout) else box_layout.addWidget(extra)
             column_layout.addWidget(box)
         column_layout.addStretch(1)
-        self._controls_scroll = QScrollArea()
-        self._controls_scroll.setWidget(column)
-        self._controls_scroll.setWidgetResizable(True)
-        self._controls_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self._controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._controls_scroll.setFixedWidth(max(280, column.sizeHint().width() + 16))
+        scroll = QScrollArea()
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The settings scroll; Sample, Stop and the progress stay under them, in reach on a short screen.
+        self._controls_column = QWidget()
+        layout = QVBoxLayout(self._controls_column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        self._controls_column.setFixedWidth(max(280, column.sizeHint().width() + 16))
 
     # -- public API (the buttons call these; so do tests) ---------------------------------------
     @property
@@ -175,11 +179,13 @@ class SamplingPanel(QWidget):
         self._start([ChainRequest(settings.describe(), settings)], mode="sample")
 
     def start_compare(self) -> None:
+        """The sampler above (left) against the one under "Compare with" (right), from the same noise."""
         first = self.settings_form.settings()
         second = self.compare_controls.settings_against(first)
-        pair = (ChainRequest(first.describe(), first), ChainRequest(second.describe(), second))
-        a, b = compare_requests_order(first, second)
-        self._start([pair[a], pair[b]], mode="compare")
+        pair = (ChainRequest(chain_header(first), first), ChainRequest(chain_header(second), second))
+        order = compare_requests_order(first, second)  # the chain with more steps runs first and drives
+        self._start([pair[order[0]], pair[order[1]]], mode="compare", sides=order,
+                    note=compare_note(first, second))
 
     def start_sdedit(self) -> None:
         image = self.state.image
@@ -227,7 +233,8 @@ class SamplingPanel(QWidget):
         dialog.open()
 
     # -- running ---------------------------------------------------------------------------------
-    def _start(self, requests: list[ChainRequest], mode: str) -> None:
+    def _start(self, requests: list[ChainRequest], mode: str, *, sides: tuple[int, int] = (0, 1),
+               note: str = "") -> None:
         if self._worker is not None:
             self.message.show_message("A chain is still running: stop it first.", "info")
             return
@@ -238,7 +245,7 @@ class SamplingPanel(QWidget):
         device = requests[0].settings.device
         model = self._loaded if self._loaded_key == (str(path), device) else path
         self._run_key = (str(path), device)
-        self.viewer.reset(mode)
+        self.viewer.reset(mode, sides=sides, note=note)
         self._pending_reference = requests[0].start_image if mode == "sdedit" else None
         self._stop = StopFlag()
         self._run_status = "done"
