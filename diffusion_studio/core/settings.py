@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "window_state": "",  # base64 of QMainWindow.saveState()
     "last_open_dir": "",
     "last_train_dir": "",
+    "last_export_dir": "",  # where the last export went; export dialogs start there
     "default_schedule": "cosine",
     "default_timesteps": 1000,
     "default_device": "auto",  # "auto" | "cpu" | "cuda" | "mps"

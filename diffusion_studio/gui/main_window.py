@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
         state.imageChanged.connect(self._on_image_changed)
         state.statusMessage.connect(self._on_status_message)
         state.errorRaised.connect(self.show_error)
+        state.set_export_folder(self.settings.get("last_export_dir") or None)
+        state.exportFolderChanged.connect(self._on_export_folder_changed)
         self._fit_to_screen()
         if defer_docks:
             # Built right after the first paint (see event()); the timer covers a window never painted.
@@ -356,6 +358,10 @@ class MainWindow(QMainWindow):
 
     def _on_status_message(self, text: str, timeout_ms: int) -> None:
         self.statusBar().showMessage(text, timeout_ms)
+
+    def _on_export_folder_changed(self, folder) -> None:
+        self.settings.set("last_export_dir", str(folder or ""))
+        self._save_settings()
 
     def _on_image_changed(self, image, name: str) -> None:
         h, w = image.shape[:2]

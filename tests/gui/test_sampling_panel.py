@@ -139,6 +139,8 @@ def test_grid_click_follows_one_sample(qtbot, panel):
     graphics = view.image_view.graphics
     x, y = view.tile_center(3)
     scene_point = view.image_view.image_item.mapToScene(QPointF(x, y))
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow)
     panel.sample_button.setFocus()  # the keyboard focus is elsewhere …
     qtbot.waitUntil(panel.sample_button.hasFocus)
     with qtbot.waitSignal(view.focusClicked):  # … so the first click only brings it to the view

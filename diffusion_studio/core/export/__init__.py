@@ -30,12 +30,13 @@ from .api import (
     write_chain_gif,
 )
 from .compose import compose_frame, contact_strip, tile_grid
-from .options import ANIMATION_FORMATS, FORMATS, PALETTES, SPACINGS, VIEWS, ExportOptions, format_for_path
+from .options import ANIMATION_FORMATS, AUTO_SHORT_SIDE, FORMATS, PALETTES, SPACINGS, VIEWS, ExportOptions, format_for_path
 from .sources import ForwardFrameSource, ImageFrame, frames_from_images, parse_t_spec, select_frames
 from .writers import MP4_MISSING, mp4_backend
 
 __all__ = [
     "ANIMATION_FORMATS",
+    "AUTO_SHORT_SIDE",
     "ExportOptions",
     "ExportProgress",
     "ExportResult",

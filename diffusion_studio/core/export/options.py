@@ -15,6 +15,7 @@ __all__ = [
     "PALETTES",
     "FORMATS",
     "ANIMATION_FORMATS",
+    "AUTO_SHORT_SIDE",
     "format_for_path",
 ]
 
@@ -35,18 +36,26 @@ FORMATS = {
     ".mp4": "mp4",
 }
 ANIMATION_FORMATS = ("gif", "webp", "apng", "mp4")
+#: with ``scale=None`` a frame is enlarged (by a whole factor) until its short side is at least this
+AUTO_SHORT_SIDE = 256
 
 
 @dataclass(frozen=True)
 class ExportOptions:
     """Everything about an export except the frames and the path.
 
+    The defaults are made for people looking at the file: ``scale=None`` enlarges each frame by the
+    smallest whole factor that makes its short side at least :data:`AUTO_SHORT_SIDE` pixels
+    (nearest-neighbour, so a 16 px sample stays crisp instead of a thumbnail), ``caption`` writes t
+    and ᾱ_t under each frame, and ``column_labels`` names the x_t / x̂0 / ε̂ columns of the
+    side-by-side view. ``scale=1.0, caption=False, column_labels=False`` gives the bare pixels.
+
     ``t_range`` is an inclusive (low, high) range of timesteps (the final clean frame has t = -1 and is
     kept when ``low <= 0``); ``max_frames`` picks that many frames by ``spacing``, always keeping the
-    first and the last. ``scale`` resizes each composed frame (nearest-neighbour when enlarging, so small
-    samples stay crisp). ``hold_last_s`` keeps the last frame on screen that long before looping.
-    ``sample_index`` exports one sample of the batch instead of the grid; ``quality`` is for WebP/MP4
-    (100 = lossless WebP); ``strip_frames`` is how many frames a contact strip shows.
+    first and the last. A number ``scale`` resizes each composed frame by that factor (nearest-neighbour
+    when enlarging, Lanczos when shrinking). ``hold_last_s`` keeps the last frame on screen that long
+    before looping. ``sample_index`` exports one sample of the batch instead of the grid; ``quality`` is
+    for WebP/MP4 (100 = lossless WebP); ``strip_frames`` is how many frames a contact strip shows.
     """
 
     view: str = "x_t"
@@ -56,11 +65,12 @@ class ExportOptions:
     fps: float = 12.0
     hold_last_s: float = 1.0
     loop: bool = True
-    scale: float = 1.0
+    scale: float | None = None
     grid_columns: int | None = None
     padding: int = 2
     pad_color: tuple[int, int, int] = (255, 255, 255)
-    caption: bool = False
+    caption: bool = True
+    column_labels: bool = True
     palette: str = "high"
     quality: int = 90
     strip_frames: int = 10
@@ -78,7 +88,7 @@ class ExportOptions:
             problems.append(f"fps must be between 0 and 100, not {self.fps}")
         if self.hold_last_s < 0 or self.hold_last_s > 60:
             problems.append(f"the hold on the last frame must be 0 … 60 s, not {self.hold_last_s}")
-        if not (0.05 <= self.scale <= 32):
+        if self.scale is not None and not (0.05 <= self.scale <= 32):
             problems.append(f"scale must be between 0.05 and 32, not {self.scale}")
         if self.max_frames is not None and self.max_frames < 1:
             problems.append(f"the number of frames must be at least 1, not {self.max_frames}")

@@ -223,7 +223,7 @@ class SamplingPanel(QWidget):
         from ...dialogs.export_dialog import ExportDialog
 
         label = self.chains[0].label
-        dialog = ExportDialog(frames, parent=self, title=f"Export chain: {label}")
+        dialog = ExportDialog(frames, parent=self, title=f"Export chain: {label}", state=self.state)
         view = "side_by_side" if self.viewer.view == "all" else self.viewer.view
         index = dialog.form.view.findData(view)
         if index >= 0:

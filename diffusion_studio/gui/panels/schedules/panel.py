@@ -66,7 +66,6 @@ class SchedulePanel(QWidget):
         self._on_screen_watch = OnScreenWatch(self, self._on_shown)
         # While t is dragged the table (rich text, slow to lay out) follows at up to 10 Hz.
         self._readout_throttle = qthrottled(self._refresh_readout, READOUT_INTERVAL_MS)
-        self._last_folder = Path.home()
 
         self.message_strip = MessageStrip()
         self.overlays = OverlayList()
@@ -370,14 +369,15 @@ class SchedulePanel(QWidget):
             self.message_strip.show_message(f"Export failed: {message}")
             return False
         self.message_strip.dismiss()
-        self._last_folder = path.parent
+        self.state.set_export_folder(path.parent)
         self.state.show_status(f"Saved {what} to {path}")
         return True
 
     def _export_with_dialog(self, kind: str) -> None:
         filters = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)", "csv": "CSV table (*.csv)"}
         stem = "schedules" if kind != "csv" else self.current_entry().schedule.name
-        path, _ = QFileDialog.getSaveFileName(self, "Export", str(self._last_folder / f"{stem}.{kind}"), filters[kind])
+        folder = self.state.export_folder or Path.home()
+        path, _ = QFileDialog.getSaveFileName(self, "Export", str(folder / f"{stem}.{kind}"), filters[kind])
         if not path:
             return
         if not path.lower().endswith(f".{kind}"):
