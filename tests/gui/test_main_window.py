@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel
 
@@ -51,11 +51,12 @@ def window(qtbot, no_other_panels):
 def full_window(qtbot):
     win = shown_window(qtbot)
     yield win
-    # Panels start background work shortly after show (e.g. listing runs, ~1 s);
-    # let it start and report back before the window is torn down.
-    qtbot.wait(1500)
+    # As the app ends: background jobs finish while the panels they report to exist, then the
+    # window is deleted at once, and with it the jobs its panels had only scheduled (timers).
     QThreadPool.globalInstance().waitForDone(30_000)
-    QApplication.processEvents()
+    win.close()
+    win.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def write_png(folder: Path, name: str = "photo.png", size=(40, 30), color=(10, 200, 30)) -> Path:

@@ -84,7 +84,8 @@ def test_add_hide_and_remove_overlays(panel):
     assert panel.plots.curves[copy.uid]["beta"].isVisible()
 
     # a click on a legend sample hides the schedule everywhere, and the list follows
-    panel.plots._legend_samples[chen.uid].setVisible(False)
+    sample = next(s for s, label in panel.plots.legend.items if label.text == "sigmoid ᾱ T=1000")
+    sample.item.setVisible(False)  # what a click on the legend's sample does
     assert not chen.visible
     assert panel.overlays.list.item(3).checkState() == Qt.CheckState.Unchecked
 

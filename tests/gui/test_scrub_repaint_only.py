@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow
 
 from diffusion_studio.gui.panels.forward import ForwardPanel
 from diffusion_studio.gui.panels.sampling.sdedit import SDEditControls
@@ -36,13 +36,13 @@ def test_new_t_does_not_relayout_the_forward_panel(qtbot):
     panel.show()
     qtbot.waitExposed(panel)
     qtbot.waitUntil(lambda: panel.frames_rendered > 0)
-    qtbot.wait(50)  # the first layout settles
+    QApplication.sendPostedEvents()  # the first layout settles
     requests = LayoutRequests(panel)
     for t in (10, 500, 999, 3):
         before = panel.frames_rendered
         state.set_timestep(t)
         qtbot.waitUntil(lambda before=before: panel.frames_rendered > before)
-    qtbot.wait(20)
+    QApplication.sendPostedEvents()  # any layout request the new t posted is delivered (and counted)
     assert requests.count == 0
     assert panel.numbers.value_text("t") == "3"
     assert panel.numbers.signal_bar.updatesEnabled() and panel.numbers.noise_bar.updatesEnabled()

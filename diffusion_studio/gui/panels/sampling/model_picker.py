@@ -104,6 +104,10 @@ class ModelPicker(QWidget):
         self.refresh_runs()
 
     # -- public API ------------------------------------------------------------------------
+    def current_text(self) -> str:
+        """What the model box shows ("Demo model (bundled)", "Run: …", "Opened: …")."""
+        return self._combo.currentText()
+
     def current_path(self) -> Path | None:
         data = self._combo.currentData()
         return Path(data) if data else None

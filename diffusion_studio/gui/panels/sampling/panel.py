@@ -215,11 +215,12 @@ class SamplingPanel(QWidget):
         return [dataclasses.replace(f, x_t=f.x_t[keep], pred_x0=f.pred_x0[keep], pred_noise=f.pred_noise[keep])
                 for f in frames]
 
-    def open_export_dialog(self) -> None:
+    def open_export_dialog(self):
+        """The export dialog over what is shown (returned), or None with a message when nothing is."""
         frames = self.frames_for_export()
         if not frames:
             self.message.show_message("Nothing to export yet: sample a chain first.", "info")
-            return
+            return None
         from ...dialogs.export_dialog import ExportDialog
 
         label = self.chains[0].label
@@ -231,6 +232,7 @@ class SamplingPanel(QWidget):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._export_dialog = dialog
         dialog.open()
+        return dialog
 
     # -- running ---------------------------------------------------------------------------------
     def _start(self, requests: list[ChainRequest], mode: str, *, sides: tuple[int, int] = (0, 1),
