@@ -16,19 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.samplers import SAMPLER_LABELS, SAMPLER_NAMES
 from ...devices import detect_devices
 
-__all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_choices", "device_choices", "SAMPLER_LABELS"]
+__all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_label", "device_choices"]
 
-#: display names; keys are core.samplers names (unknown names are shown as they are)
-SAMPLER_LABELS = {
-    "ddpm": "DDPM (ancestral)",
-    "ddim": "DDIM",
-    "dpm_solver": "DPM-Solver++ 2M",
-    "dpmsolver++": "DPM-Solver++ 2M",
-    "dpm_solver_pp": "DPM-Solver++ 2M",
-    "dpmsolver": "DPM-Solver++ 2M",
-}
 #: a good default step count per sampler family (DDPM: the full chain of a T = 1000 model)
 DEFAULT_STEPS = {"ddpm": 1000, "ddim": 100}
 DEFAULT_FAST_STEPS = 20
@@ -54,20 +46,8 @@ class SamplerSettings:
 
 
 def sampler_label(name: str) -> str:
-    try:
-        from ....core.samplers import SAMPLER_LABELS as core_labels
-    except ImportError:
-        core_labels = {}
-    return core_labels.get(name) or SAMPLER_LABELS.get(name, name)
-
-
-def sampler_choices() -> list[str]:
-    """The samplers core provides, in its order."""
-    try:
-        from ....core.samplers import SAMPLER_NAMES
-    except ImportError:  # core not there yet: the names the interface promises
-        return ["ddpm", "ddim", "dpm_solver"]
-    return list(SAMPLER_NAMES)
+    """How a core.samplers name reads in the app ("DPM-Solver++ 2M")."""
+    return SAMPLER_LABELS.get(name, name)
 
 
 def device_choices(devices: list) -> list[tuple[str, str]]:
@@ -92,7 +72,7 @@ class SamplerSettingsForm(QWidget):
     def __init__(self, parent: QWidget | None = None, *, with_batch_and_device: bool = True):
         super().__init__(parent)
         self._sampler_box = QComboBox(toolTip="How the reverse chain steps from noise to image")
-        for name in sampler_choices():
+        for name in SAMPLER_NAMES:
             self._sampler_box.addItem(sampler_label(name), name)
         self._steps = QSpinBox(toolTip="Number of denoising steps, spread over the model's T timesteps")
         self._steps.setRange(1, 10000)
