@@ -25,7 +25,7 @@ class ForwardHistogram(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(110)  # the side column scrolls below that (a short laptop window)
         self.setMaximumHeight(340)
         item = self.getPlotItem()
         item.setLabel("bottom", "value (x₀ in [−1, 1])")
