@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage
 
 from diffusion_studio.core.schedule_table import read_schedule_csv, schedule_to_csv
 from diffusion_studio.core.schedules import make_schedule
@@ -314,6 +314,8 @@ def test_follows_the_theme(panel):
             assert pen.color().name() == colors.series[0]
             assert panel.plots.graphics.backgroundBrush().color().name() == colors.panel
             assert panel.plots.cursors["beta"].pen.color().name() == colors.text
+            for _sample, label in panel.plots.legend.items:  # the legend's words too, not only new ones
+                assert QColor(colors.text).name() in label.item.toHtml()
     finally:
         manager.colors = original
         manager.changed.emit(original)

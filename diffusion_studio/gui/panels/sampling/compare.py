@@ -50,7 +50,7 @@ def compare_note(main: SamplerSettings, other: SamplerSettings) -> str:
     start = f"Both chains start from the same noise (seed {main.seed})"
     if _eta(main) > 0 or _eta(other) > 0:
         return f"{start}, yet they end apart: {_draws(main)}; {_draws(other)}."
-    return f"{start} and draw no noise after it ({_draws(main)}; {_draws(other)}): they end on nearly the same images."
+    return f"{start} and neither draws any after it: they end on nearly the same images."
 
 
 class CompareControls(QWidget):

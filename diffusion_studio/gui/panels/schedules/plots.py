@@ -307,6 +307,8 @@ class SchedulePlots(QWidget):
         self.legend.setBrush(pg.mkBrush(_with_alpha(c.base, 215)))
         self.legend.setPen(pg.mkPen(c.border))
         self.legend.setLabelTextColor(c.text)
+        for _sample, label in self.legend.items:  # the colour above reaches a label only with its next text
+            label.setText(label.text, color=c.text)
 
     # -- export ----------------------------------------------------------------------------
     def png_bytes(self, scale: float = 2.0) -> bytes:
