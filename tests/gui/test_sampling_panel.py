@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt, QThreadPool
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QPushButton, QSlider
 
 from diffusion_studio.gui.panels.sampling import SamplingPanel
 from diffusion_studio.gui.panels.sampling.settings import SamplerSettings
@@ -109,7 +109,7 @@ def test_sample_frames_arrive_and_player_works(qtbot, panel):
     assert not player.playing
 
     # scrub with the slider; Home / End jump to the ends
-    player._slider.setValue(2)
+    player.findChild(QSlider).setValue(2)
     assert view.frame is frames[2]
     qtbot.keyClick(panel, Qt.Key.Key_End)
     assert view.frame is frames[-1]

@@ -83,7 +83,7 @@ def test_panels_behind_a_tab_catch_up_when_picked(qtbot, window):
     state.set_image(np.zeros((8, 8, 3), np.uint8), "black.png")
     state.set_timestep(300)
     assert schedules.plots.cursors["beta"].value() != pytest.approx(300 / 999)  # nothing done off screen
-    assert sdedit._source.text().find("t = 300") < 0
+    assert sdedit.shown_text().find("t = 300") < 0
     assert "t = 300" in sdedit.source_text()  # asking for the text brings it up to date
     state.set_timestep(310)
 
@@ -94,10 +94,10 @@ def test_panels_behind_a_tab_catch_up_when_picked(qtbot, window):
     assert [t for _, t in schedules.readout.rows] == [310, 310]
     docks["sdedit"].raise_()
     qtbot.waitUntil(lambda: is_on_screen(sdedit))
-    assert "t = 310" in sdedit._source.text()
+    assert "t = 310" in sdedit.shown_text()
 
     state.set_timestep(20)  # on screen: at once
-    assert "t = 20" in sdedit._source.text()
+    assert "t = 20" in sdedit.shown_text()
 
 
 def test_on_screen_watch_calls_back_on_show(qtbot):
