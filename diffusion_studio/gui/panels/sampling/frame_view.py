@@ -138,8 +138,9 @@ class FrameView(QWidget):
     def _on_scene_clicked(self, event) -> None:
         if self._layout is None or event.button() != Qt.MouseButton.LeftButton:
             return
-        if self._focus_came_with_press:
+        if self._focus_came_with_press or not self._holds(QApplication.focusWidget()):
             self._focus_came_with_press = False
+            self.image_view.graphics.setFocus(Qt.FocusReason.MouseFocusReason)  # the keys come here now
             event.accept()
             self.focusClicked.emit()
             return
