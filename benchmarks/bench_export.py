@@ -206,7 +206,8 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     schedule = make_schedule("cosine", 1000)
-    options = ExportOptions(fps=1000 / FRAME_MS, hold_last_s=0.0, padding=2, pad_color=(255, 255, 255))
+    options = ExportOptions(fps=1000 / FRAME_MS, hold_last_s=0.0, padding=2, pad_color=(255, 255, 255),
+                            scale=1.0, caption=False, column_labels=False)  # the bare frames, as the reference
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -63,7 +63,7 @@ def bench_gui(timesteps: list[int], edits: int) -> list[dict]:
     from diffusion_studio.gui.app import create_application
 
     app = create_application()
-    from diffusion_studio.gui.panels.schedule_plots import QUANTITIES, curve_data
+    from diffusion_studio.gui.panels.schedules.plots import QUANTITIES, curve_data
     from diffusion_studio.gui.panels.schedules import SchedulePanel
     from diffusion_studio.gui import theme
     from diffusion_studio.gui.state import AppState

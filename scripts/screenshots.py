@@ -2,8 +2,11 @@
 
     python scripts/screenshots.py                 # every shot into docs/screenshots/
     python scripts/screenshots.py --only main_dark --out /tmp/shots
+    python scripts/screenshots.py --only laptop   # the 1366×768 laptop shots (names starting so)
 
-Runs offscreen by default (set QT_QPA_PLATFORM=xcb under Xvfb to use a real X server).
+Runs offscreen by default, on a made-up 1920×1080 screen (set QT_QPA_PLATFORM=xcb under Xvfb
+to use a real X server). The ``laptop_*`` shots are the window as it is maximized on a
+1366×768 laptop screen: 1366×704, what is left beside a desktop's top bar and a title bar.
 Settings go to a throwaway folder, so your recent files and layout never show up.
 
 To add a shot, write ``def setup_x(window): ...`` that puts the window in the state
@@ -13,6 +16,7 @@ to show, and add ``Shot("name", "dark" | "light", setup_x)`` to :data:`SHOTS`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -23,6 +27,9 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+#: the window of a maximized app on a 1366×768 screen, less a desktop's top bar and the title bar
+LAPTOP = (1366, 704)
 
 
 @dataclass(frozen=True)
@@ -99,9 +106,10 @@ def schedule_lab(window) -> None:
     at_fraction_of_T(0.4)(window)
 
 
-def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callable:
+def sampling_chain(view: str, fraction: float, compare: bool = False, dock_height: int | None = 560) -> Callable:
     """The Sample dock after a real chain from the bundled demo model (DDIM 100 steps, 16 digits);
-    with ``compare``, DPM-Solver++ 20 steps from the same noise beside it. ``fraction`` of the way in."""
+    with ``compare``, DPM-Solver++ 20 steps from the same noise beside it. ``fraction`` of the way in.
+    ``dock_height``: the dock's height (None: as the default layout gives it)."""
 
     def setup(window) -> None:
         from PySide6.QtCore import Qt
@@ -116,7 +124,8 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
                 time.sleep(0.02)
 
         show_dock("sampling")(window)
-        window.resizeDocks([window.docks["sampling"]], [560], Qt.Orientation.Vertical)
+        if dock_height is not None:
+            window.resizeDocks([window.docks["sampling"]], [dock_height], Qt.Orientation.Vertical)
         panel = window.sampling_panel
         wait_while(lambda: panel.loading)  # the demo model loads in the background
         panel.start_compare() if compare else panel.start_sampling()
@@ -135,6 +144,12 @@ def export_dialog(window) -> None:
     window.export_forward_animation()
 
 
+def laptop_train(window) -> None:
+    """The Train dock as it opens on the demo digits."""
+    show_dock("training")(window)
+    at_fraction_of_T(0.3)(window)
+
+
 SHOTS: list[Shot] = [
     Shot("main_dark", "dark", at_fraction_of_T(0.3)),
     Shot("main_light", "light", at_fraction_of_T(0.3)),
@@ -144,7 +159,13 @@ SHOTS: list[Shot] = [
     Shot("train_dark", "dark", train_digits),
     Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
     Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
-    Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window._export_dialog),
+    Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window.export_forward_animation()),
+    # A 1366×768 laptop: the forward view alone, then each dock in the default layout.
+    Shot("laptop_forward_dark", "dark", forward_explorer_only, LAPTOP),
+    Shot("laptop_train_dark", "dark", laptop_train, LAPTOP),
+    Shot("laptop_sample_dark", "dark", sampling_chain("all", 0.8, dock_height=None), LAPTOP),
+    Shot("laptop_schedules_dark", "dark", schedule_lab, LAPTOP),
+    Shot("laptop_sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True, dock_height=None), LAPTOP),
 ]
 
 
@@ -171,6 +192,8 @@ def _shrink(path: Path) -> None:
 
 
 def take(shot: Shot, out_dir: Path, app, home: Path, full_color: bool = False) -> Path:
+    from PySide6.QtCore import Qt
+
     from diffusion_studio.core.settings import Settings
     from diffusion_studio.gui import theme
     from diffusion_studio.gui.main_window import MainWindow
@@ -178,6 +201,7 @@ def take(shot: Shot, out_dir: Path, app, home: Path, full_color: bool = False) -
 
     theme.apply_theme(shot.theme)
     window = MainWindow(AppState(), Settings(home / f"{shot.name}.json"))
+    window.setWindowState(Qt.WindowState.WindowNoState)  # a first launch may open maximized: the shot's size
     window.resize(*shot.size)
     window.open_demo_image()
     window.show()
@@ -202,18 +226,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--full-color", action="store_true", help="keep 24-bit colour (files ~4× larger)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help=f"some of: {', '.join(s.name for s in SHOTS)}")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help=f"names or name prefixes, of: {', '.join(s.name for s in SHOTS)}")
     args = parser.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = Path(tempfile.mkdtemp(prefix="ds-screenshots-"))
+    if os.environ.setdefault("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+        # A screen the largest shot fits on (the offscreen platform's own is 800×800).
+        screens = home / "screens.json"
+        screens.write_text(json.dumps({"screens": [{"name": "shots", "x": 0, "y": 0, "width": 1920, "height": 1080,
+                                                    "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screens}"
     os.environ["DIFFUSION_STUDIO_HOME"] = str(home)  # no real settings, runs or recent files
 
     from diffusion_studio.gui.app import create_application
 
     app = create_application()
     args.out.mkdir(parents=True, exist_ok=True)
-    shots = [s for s in SHOTS if not args.only or s.name in args.only]
-    if args.only and len(shots) != len(set(args.only)):
+    shots = [s for s in SHOTS if not args.only or any(s.name.startswith(name) for name in args.only)]
+    if args.only and not shots:
         parser.error(f"unknown shot name; choose from {', '.join(s.name for s in SHOTS)}")
     for shot in shots:
         print(take(shot, args.out, app, home, args.full_color))

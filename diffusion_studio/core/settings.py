@@ -72,6 +72,7 @@ class SettingsFile(BaseModel):
     window_state: Base64Text = ""  # base64 of QMainWindow.saveState()
     last_open_dir: PathText = ""
     last_train_dir: PathText = ""
+    last_export_dir: PathText = ""  # where the last export went; export dialogs start there
     default_schedule: Annotated[str, AfterValidator(_known_schedule)] = "cosine"
     default_timesteps: Annotated[StrictInt, Field(ge=2, le=10_000)] = 1000
     default_device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda|mps|cuda:\d{1,3})$")] = "auto"

@@ -39,6 +39,9 @@ def create_application(argv: list[str] | None = None):
     app.setApplicationVersion(__version__)
     app.setStyle("Fusion")
     configure_pyqtgraph()
+    from .wheel_guard import install_wheel_guard
+
+    install_wheel_guard(app)  # the wheel scrolls panels instead of changing values under the pointer
     return app
 
 

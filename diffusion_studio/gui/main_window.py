@@ -1,10 +1,12 @@
-"""The main window: menus, the forward explorer in the middle, every other panel as a dock.
+"""The main window: menus, the forward explorer in the middle, every other panel as a dock, the dialogs.
 
 Wiring only — no diffusion math. To add a panel, add one line to :meth:`MainWindow._create_docks`:
 
     self.add_dock("schedules", "Schedule lab", SchedulePanel(self.state), Qt.DockWidgetArea.BottomDockWidgetArea)
 
-``tabify_with="schedules"`` stacks a dock as a tab behind an existing one.
+``tabify_with="schedules"`` stacks a dock as a tab behind an existing one. Every dock scrolls its
+panel when the panel is taller (or wider) than the dock, so the window fits a 1024×600 screen
+(:mod:`.window_fit`). The dialogs' modules are imported when first opened, off the start-up path.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -34,17 +44,21 @@ from . import theme
 from .image_loading import ImageSource, image_from_clipboard, load_image_source, local_files_from_mime
 from .panels.forward import ForwardPanel
 from .state import AppState
-from .window_dialogs import WindowDialogsMixin
 from .widgets.message_strip import MessageStrip
+from .widgets.scroll_panel import ScrollPanel
+from .window_fit import PREFERRED_SIZE, client_area, first_rect, fit_rect
 
-__all__ = ["MainWindow", "DEMO_IMAGES"]
+__all__ = ["MainWindow", "DEMO_IMAGES", "FORWARD_TITLE"]
+
+#: what the forward explorer in the middle of the window is called (shortcuts sheet, tour)
+FORWARD_TITLE = "Forward process"
 
 #: File > Open Demo Image entries: (menu label, file under resources/demo/)
 DEMO_IMAGES: tuple[tuple[str, str], ...] = (("Astronaut (Eileen Collins)", "astronaut.jpg"), ("Chelsea the cat", "chelsea.jpg"))
 _FILE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
 
 
-class MainWindow(WindowDialogsMixin, QMainWindow):
+class MainWindow(QMainWindow):
     def __init__(
         self,
         state: AppState,
@@ -56,10 +70,15 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
         """``defer_docks=True`` builds the docked panels on the first event-loop turn after the
         window is shown, so the window (with the forward explorer) appears at once."""
         super().__init__(parent)
+        self._docks_pending, self._docks_built = defer_docks, False
         self.state = state
         self.settings = settings if settings is not None else Settings.load()
         #: the dock widgets by name, in the order they were added
         self.docks: dict[str, QDockWidget] = {}
+        #: the panel inside each dock (the dock holds it in a scroll area), by the same names
+        self.panels: dict[str, QWidget] = {}
+        self._export_dialog = None
+        self._tour = None
         self.setWindowTitle("Diffusion Studio")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
@@ -73,6 +92,7 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
         self.message_strip = MessageStrip()
         self._strip_shows_image_error = False
         self.forward_panel = ForwardPanel(state)
+        self.forward_panel.setWindowTitle(FORWARD_TITLE)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN // 2, theme.MARGIN, 0)
@@ -86,12 +106,12 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
         self.statusBar().addPermanentWidget(self._image_label)
 
         self._create_menus()
-        self.resize(1440, 900)
         state.imageChanged.connect(self._on_image_changed)
         state.statusMessage.connect(self._on_status_message)
         state.errorRaised.connect(self.show_error)
-        self._restore_window("window_geometry")
-        self._docks_pending, self._docks_built = defer_docks, False
+        state.set_export_folder(self.settings.get("last_export_dir") or None)
+        state.exportFolderChanged.connect(self._on_export_folder_changed)
+        self._fit_to_screen()
         if defer_docks:
             # Built right after the first paint (see event()); the timer covers a window never painted.
             QTimer.singleShot(1000, self._build_docks)
@@ -105,7 +125,7 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
     # -- docks -----------------------------------------------------------------------------
     def event(self, event: QEvent) -> bool:
         handled = super().event(event)
-        if event.type() == QEvent.Type.Paint and getattr(self, "_docks_pending", False):
+        if event.type() == QEvent.Type.Paint and self._docks_pending:
             QTimer.singleShot(0, self._build_docks)  # the window is on screen: now the heavier panels
             self._docks_pending = False
         return handled
@@ -136,9 +156,10 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
                       tabify_with="training")
 
     def _give_docks_their_default_size(self) -> None:
-        # The forward explorer keeps most of the height; docks share the rest.
+        # The forward explorer keeps most of the height; docks share the rest (half on a short screen).
+        bottom_share = 0.42 if self.height() >= 820 else 0.5
         for area, orientation, share in (
-            (Qt.DockWidgetArea.BottomDockWidgetArea, Qt.Orientation.Vertical, 0.42),
+            (Qt.DockWidgetArea.BottomDockWidgetArea, Qt.Orientation.Vertical, bottom_share),
             (Qt.DockWidgetArea.RightDockWidgetArea, Qt.Orientation.Horizontal, 0.3),
             (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.Orientation.Horizontal, 0.3),
         ):
@@ -158,10 +179,13 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
         visible: bool = True,
         shortcut: str | None = None,
     ) -> QDockWidget:
-        """Add ``widget`` as a dock named ``name`` (also its saved-layout key) with a View-menu toggle."""
+        """Add ``widget`` as a dock named ``name`` (also its saved-layout key) with a View-menu toggle.
+
+        The dock shows the widget in a scroll area: a panel taller than the dock scrolls instead of
+        making the window taller than the screen."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")
-        dock.setWidget(widget)
+        dock.setWidget(ScrollPanel(widget))
         dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetClosable
             | QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -176,6 +200,7 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
             toggle.setShortcut(QKeySequence(shortcut))
         self._docks_menu.addAction(toggle)
         self.docks[name] = dock
+        self.panels[name] = widget
         dock.setVisible(visible)
         return dock
 
@@ -334,6 +359,10 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
     def _on_status_message(self, text: str, timeout_ms: int) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
+    def _on_export_folder_changed(self, folder) -> None:
+        self.settings.set("last_export_dir", str(folder or ""))
+        self._save_settings()
+
     def _on_image_changed(self, image, name: str) -> None:
         h, w = image.shape[:2]
         channels = 1 if image.ndim == 2 else image.shape[2]
@@ -358,6 +387,77 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
         for dock in self.docks.values():
             dock.setFloating(False)
 
+    # -- dialogs ---------------------------------------------------------------------------
+    def export_forward_animation(self):
+        """File > Export Forward Animation…: the export dialog over the current image, schedule and
+        seed (returned; None when there is no image). An export still running is shown again."""
+        from .dialogs.export_dialog import ExportDialog
+
+        if self._export_dialog is not None and self._export_dialog.is_exporting():
+            self._export_dialog.show()
+            self._export_dialog.raise_()
+            return self._export_dialog
+        try:
+            self._export_dialog = ExportDialog.for_forward(self.state, self)
+        except InputError as error:
+            self.show_error("Export", str(error))
+            return None
+        self._export_dialog.exportFinished.connect(lambda result: self.state.show_status(result.summary(), 8000))
+        self._export_dialog.show()
+        return self._export_dialog
+
+    def show_preferences(self) -> None:
+        from .dialogs.preferences_dialog import PreferencesDialog
+
+        if PreferencesDialog(self.settings, self).exec():
+            self.set_theme(self.settings.get("theme"))  # also saves
+
+    def show_shortcuts(self) -> None:
+        from .dialogs.shortcuts_dialog import ShortcutsDialog
+
+        ShortcutsDialog(self, self).exec()
+
+    def show_tour(self):
+        """Open the tour (non-modal); finishing or skipping it marks it as seen."""
+        from .dialogs.tour_dialog import TourDialog
+
+        self._tour = TourDialog(self)
+        self._tour.done.connect(self._on_tour_done)
+        self._tour.open()
+        return self._tour
+
+    def show_tour_if_first_run(self):
+        """The tour on the first launch (returned), nothing afterwards (None)."""
+        return None if self.settings.get("tour_done") else self.show_tour()
+
+    def _on_tour_done(self) -> None:
+        self.settings.set("tour_done", True)
+        self._save_settings()
+
+    def show_about(self) -> None:
+        from .dialogs.about_dialog import AboutDialog  # lazy: it asks torch for the devices
+
+        AboutDialog(self).exec()
+
+    # -- screen ----------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Open at a size the screen has room for: the saved geometry (shrunk if this screen is
+        smaller than the one it was saved on), else the preferred size, else maximized."""
+        self._restore_window("window_geometry")
+        if self.isMaximized() or self.isFullScreen():
+            return
+        geometry = self.geometry()
+        screen = QGuiApplication.screenAt(geometry.center()) or self.screen()
+        area = client_area(screen.availableGeometry())
+        if not self.settings.get("window_geometry"):
+            if PREFERRED_SIZE.boundedTo(area.size()) != PREFERRED_SIZE:
+                self.setGeometry(area)  # where it goes when it is un-maximized
+                self.setWindowState(Qt.WindowState.WindowMaximized)
+            else:
+                self.setGeometry(first_rect(area))
+        elif not area.contains(geometry):
+            self.setGeometry(fit_rect(geometry, area))
+
     # -- persistence -----------------------------------------------------------------------
     def _restore_window(self, key: str) -> None:
         """Restore the saved "window_geometry" (size, place) or "window_state" (dock layout)."""
@@ -376,8 +476,8 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
             self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
 
     def _panels_agree_to_close(self) -> bool:
-        """A dock's widget may define ``confirm_close() -> bool``; any False keeps the window open."""
-        return all(getattr(dock.widget(), "confirm_close", lambda: True)() for dock in self.docks.values())
+        """A panel may define ``confirm_close() -> bool``; any False keeps the window open."""
+        return all(getattr(panel, "confirm_close", lambda: True)() for panel in self.panels.values())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._panels_agree_to_close():  # training asks; stopping saves a checkpoint first
@@ -388,3 +488,4 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
             self.settings.set("window_state", base64.b64encode(bytes(self.saveState())).decode("ascii"))
         self._save_settings()
         super().closeEvent(event)
+

@@ -32,6 +32,8 @@ class AppState(QObject):
     statusMessage = Signal(str, int)
     #: an error for the user: (title, message); the app keeps running
     errorRaised = Signal(str, str)
+    #: the folder the last export went to (every export dialog starts there; the window saves it)
+    exportFolderChanged = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -42,6 +44,7 @@ class AppState(QObject):
         self._timestep = 0
         self._seed = 0
         self._model_path: Path | None = None
+        self._export_folder: Path | None = None
 
     # -- image -------------------------------------------------------------------------
     @property
@@ -66,12 +69,16 @@ class AppState(QObject):
         return self._schedule
 
     def set_schedule(self, schedule: NoiseSchedule) -> None:
+        """A fewer-step schedule brings t into its range first, so no listener sees t ≥ T."""
         if schedule == self._schedule:
             return
+        clamped = min(self._timestep, schedule.num_timesteps - 1)
         self._schedule = schedule
+        t_changed = clamped != self._timestep
+        self._timestep = clamped
         self.scheduleChanged.emit(schedule)
-        if self._timestep >= schedule.num_timesteps:
-            self.set_timestep(schedule.num_timesteps - 1)
+        if t_changed:
+            self.timestepChanged.emit(clamped)
 
     @property
     def timestep(self) -> int:
@@ -100,6 +107,18 @@ class AppState(QObject):
     def set_model_path(self, path: Path | None) -> None:
         self._model_path = Path(path) if path is not None else None
         self.modelChanged.emit(self._model_path)
+
+    # -- exports ---------------------------------------------------------------------------
+    @property
+    def export_folder(self) -> Path | None:
+        """Where the last export (GIF, PNG, CSV …) went; None before the first."""
+        return self._export_folder
+
+    def set_export_folder(self, folder: Path | str | None) -> None:
+        folder = Path(folder) if folder else None
+        if folder != self._export_folder:
+            self._export_folder = folder
+            self.exportFolderChanged.emit(folder)
 
     # -- messages --------------------------------------------------------------------------
     def show_status(self, text: str, timeout_ms: int = 5000) -> None:

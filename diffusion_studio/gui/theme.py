@@ -205,8 +205,11 @@ def make_qpalette(c: ThemeColors) -> QPalette:
 
 
 def _style_sheet(c: ThemeColors) -> str:
-    # Only what the palette cannot express: tooltips, dock titles, the message strip.
+    # Only what the palette cannot express: tooltips, dock titles, the message strip; and drop-down
+    # lists that open below (or above) their box, never centred on the current item, which Fusion
+    # does and which put the list above the screen's top edge for a box near the top.
     return f"""
+    QComboBox {{ combobox-popup: 0; }}
     QToolTip {{ color: {c.text}; background-color: {c.base}; border: 1px solid {c.border}; padding: 4px; }}
     QDockWidget::title {{ background: {c.alternate_base}; padding: 5px 8px; }}
     QMainWindow::separator {{ background: {c.border}; width: 1px; height: 1px; }}

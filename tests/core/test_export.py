@@ -33,6 +33,9 @@ from diffusion_studio.core.export import (
 )
 from diffusion_studio.core.schedules import make_schedule
 
+#: the bare pixels: no enlarging, no caption, no column labels (the defaults are made for people)
+PLAIN = ExportOptions(scale=1.0, caption=False, column_labels=False)
+
 
 def make_chain(n_frames=6, batch=4, size=8, channels=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -67,7 +70,7 @@ def decode(path):
 def test_animation_round_trip(tmp_path, ext, fmt, loop):
     images = gradient_frames(5)
     path = tmp_path / f"anim{ext}"
-    options = ExportOptions(fps=10, hold_last_s=0.5, loop=loop)
+    options = PLAIN.with_(fps=10, hold_last_s=0.5, loop=loop)
     result = export_frames(frames_from_images(images), path, options)
     frames, durations, loop_value, decoded_format = decode(path)
     assert decoded_format == fmt
@@ -92,7 +95,7 @@ def test_gif_colours_are_good_on_smooth_and_noisy_frames(tmp_path):
     smooth = gradient_frames(3, 64, 64)
     noisy = [np.clip(f.astype(int) + rng.normal(0, 60, f.shape), 0, 255).astype(np.uint8) for f in smooth]
     frames = noisy + smooth
-    export_frames(frames_from_images(frames), tmp_path / "a.gif", ExportOptions())
+    export_frames(frames_from_images(frames), tmp_path / "a.gif", PLAIN)
     decoded, _, _, _ = decode(tmp_path / "a.gif")
     assert len(decoded) == 6
     for source, got in zip(frames, decoded):
@@ -102,7 +105,7 @@ def test_gif_colours_are_good_on_smooth_and_noisy_frames(tmp_path):
 def test_grey_frames_are_exact_in_gif(tmp_path):
     rng = np.random.default_rng(2)
     frames = [rng.integers(0, 256, (16, 16, 1), dtype=np.uint8) for _ in range(3)]
-    export_frames(frames_from_images(frames), tmp_path / "g.gif", ExportOptions())
+    export_frames(frames_from_images(frames), tmp_path / "g.gif", PLAIN)
     decoded, _, _, _ = decode(tmp_path / "g.gif")
     for source, got in zip(frames, decoded):
         np.testing.assert_array_equal(got[..., 0], source[..., 0])
@@ -111,7 +114,7 @@ def test_grey_frames_are_exact_in_gif(tmp_path):
 def test_mp4_round_trip(tmp_path):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
     images = gradient_frames(6, 24, 31)  # odd width: padded to even for yuv420p
-    result = export_frames(frames_from_images(images), tmp_path / "a.mp4", ExportOptions(fps=10, hold_last_s=0.4))
+    result = export_frames(frames_from_images(images), tmp_path / "a.mp4", PLAIN.with_(fps=10, hold_last_s=0.4))
     reader = imageio_ffmpeg.read_frames(str(tmp_path / "a.mp4"))
     meta = reader.__next__()
     decoded = list(reader)
@@ -131,17 +134,17 @@ def test_mp4_without_ffmpeg_says_how_to_get_it_and_writes_nothing(tmp_path, monk
 
 def test_png_folder_and_strip(tmp_path):
     frames = make_chain(6, batch=1, size=16)
-    result = export_frames(frames, tmp_path / "frames", ExportOptions(max_frames=3))
+    result = export_frames(frames, tmp_path / "frames", PLAIN.with_(max_frames=3))
     names = sorted(p.name for p in (tmp_path / "frames").iterdir())
     assert names == ["frame_0000_t0999.png", "frame_0001_t0499.png", "frame_0002_final.png"]
     assert result.frame_count == 3
     with Image.open(tmp_path / "frames" / names[0]) as im:
         assert im.size == (16, 16)
     # exporting into the same folder again replaces the frames
-    export_frames(frames, tmp_path / "frames", ExportOptions(max_frames=3))
+    export_frames(frames, tmp_path / "frames", PLAIN.with_(max_frames=3))
     assert len(list((tmp_path / "frames").iterdir())) == 3
 
-    strip = export_frames(frames, tmp_path / "strip.png", ExportOptions(strip_frames=4, padding=2), kind="strip")
+    strip = export_frames(frames, tmp_path / "strip.png", PLAIN.with_(strip_frames=4, padding=2), kind="strip")
     with Image.open(tmp_path / "strip.png") as im:
         assert im.width == 4 * 16 + 5 * 2 and im.height > 16 + 8
     assert strip.frame_count == 4
@@ -157,18 +160,18 @@ def test_grid_layout_and_side_by_side():
     assert grid[1, 1, 0] == 1 and grid[1, 1 + 6 + 1, 0] == 2 and grid[1 + 4 + 1, 1, 0] == 4
     assert tuple(grid[-2, -2]) == (200, 10, 10)  # the empty sixth cell is background
     frame = make_chain(2, batch=4, size=8)[0]
-    one = compose_frame(frame, ExportOptions(padding=2))
+    one = compose_frame(frame, PLAIN.with_(padding=2))
     assert one.shape == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2, 3)
-    three = compose_frame(frame, ExportOptions(padding=2, view="side_by_side"))
+    three = compose_frame(frame, PLAIN.with_(padding=2, view="side_by_side"))
     assert three.shape == (one.shape[0], 3 * one.shape[1] + 2 * 4, 3)
-    follow = compose_frame(frame, ExportOptions(sample_index=2, scale=3))
+    follow = compose_frame(frame, PLAIN.with_(sample_index=2, scale=3))
     np.testing.assert_array_equal(follow[::3, ::3], frame.x_t[2])
 
 
 def test_caption_adds_a_bar_and_keeps_sizes_equal():
     frames = make_chain(4, batch=1, size=64)
-    plain = compose_frames(frames, ExportOptions())
-    captioned = compose_frames(frames, ExportOptions(caption=True))
+    plain = compose_frames(frames, PLAIN)
+    captioned = compose_frames(frames, PLAIN.with_(caption=True))
     assert {c.shape for c in captioned} == {captioned[0].shape}
     assert captioned[0].shape[1] == plain[0].shape[1] and captioned[0].shape[0] > plain[0].shape[0]
     bar = captioned[0][plain[0].shape[0] :]
@@ -202,8 +205,8 @@ def test_forward_source_and_estimate(tmp_path):
     assert len(source) == 3 and source[0].t == 0
     assert np.abs(source[0].x_t.astype(int) - image).mean() < 4  # t = 0 is almost clean
     assert np.abs(source[2].x_t.astype(int) - image).mean() > 40
-    estimate = estimate_size(source, "out.gif", ExportOptions())
-    result = export_frames(source, tmp_path / "f.gif", ExportOptions())
+    estimate = estimate_size(source, "out.gif", PLAIN)
+    result = export_frames(source, tmp_path / "f.gif", PLAIN)
     assert estimate.frame_count == 3 and (estimate.width, estimate.height) == (60, 40)
     assert 0.5 < estimate.bytes / result.bytes_written < 2
 
@@ -324,7 +327,7 @@ def test_streamed_gif_and_webp_are_byte_for_byte_what_pillow_save_all_writes(tmp
     from diffusion_studio.core.export.palette import gif_frame
 
     images = _sequences()[name]
-    options = ExportOptions(fps=12.5, hold_last_s=1.0, loop=loop)
+    options = PLAIN.with_(fps=12.5, hold_last_s=1.0, loop=loop)
     export_frames(frames_from_images(images), tmp_path / "new.gif", options)
     pictures = [gif_frame(image, "high") for image in images]  # what the export did before streaming
     durations = [80] * len(images)
@@ -343,7 +346,7 @@ def test_streamed_gif_and_webp_are_byte_for_byte_what_pillow_save_all_writes(tmp
 @pytest.mark.parametrize("name", list(_sequences()))
 def test_apng_and_lossless_webp_give_back_every_frame(tmp_path, ext, name):
     images = _sequences()[name]
-    export_frames(frames_from_images(images), tmp_path / f"a{ext}", ExportOptions(fps=12.5, hold_last_s=1.0, quality=100))
+    export_frames(frames_from_images(images), tmp_path / f"a{ext}", PLAIN.with_(fps=12.5, hold_last_s=1.0, quality=100))
     expected, expected_ms = [], []
     for image in images:
         if expected and np.array_equal(expected[-1], image):
@@ -384,7 +387,7 @@ def test_export_memory_does_not_grow_with_the_number_of_frames(tmp_path, name):
     frame_bytes = 96 * 96 * 3
     tracemalloc.start()
     try:
-        options = ExportOptions(fps=50, hold_last_s=0, quality=50, palette="fast")
+        options = PLAIN.with_(fps=50, hold_last_s=0, quality=50, palette="fast")
         export_frames(CountingFrames(60), tmp_path / name, options)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -452,8 +455,8 @@ def test_a_frame_too_large_is_refused_before_it_is_allocated(tmp_path):
 def test_a_frame_wider_than_the_format_allows_is_refused(tmp_path):
     wide = frames_from_images([np.zeros((2, 17000, 3), np.uint8)] * 2)
     with pytest.raises(InputError, match="WEBP frames can be at most 16383 pixels wide"):
-        export_frames(wide, tmp_path / "a.webp")
-    export_frames(wide, tmp_path / "a.gif")  # GIF stores up to 65535
+        export_frames(wide, tmp_path / "a.webp", PLAIN)
+    export_frames(wide, tmp_path / "a.gif", PLAIN)  # GIF stores up to 65535
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
 
 
@@ -503,3 +506,42 @@ def test_bad_options_are_one_line_naming_the_option(changes, words):
 def test_options_accept_numpy_numbers_and_lists():
     options = ExportOptions(fps=np.float32(5), grid_columns=np.int64(3), pad_color=[1, 2, 3], t_range=[0, 9])
     assert options.pad_color == (1, 2, 3) and options.t_range == (0, 9) and type(options.grid_columns) is int
+
+
+def test_defaults_are_made_for_people():
+    """A 16 px sample is enlarged (crisp, nearest) to ≥ 256 px, with t written under it."""
+    frame = make_chain(2, batch=1, size=16, channels=1)[0]
+    image = compose_frame(frame, ExportOptions())
+    plain = compose_frame(frame, PLAIN)
+    assert plain.shape == (16, 16, 1)
+    assert image.shape[1] == 256 and image.shape[0] > 256  # ×16, plus the caption bar
+    np.testing.assert_array_equal(image[:256:16, ::16], plain)  # every source pixel a 16×16 block
+    np.testing.assert_array_equal(image[:256].reshape(16, 16, 16, 16).std(axis=(1, 3)), 0)
+    big = make_chain(2, batch=1, size=300)[0]
+    assert compose_frame(big, ExportOptions(caption=False)).shape[:2] == (300, 300)  # large enough: as it is
+    assert compose_frame(frame, ExportOptions(scale=2.0, caption=False)).shape[:2] == (32, 32)  # a number is kept
+
+
+def test_side_by_side_columns_are_labelled_over_each_column():
+    frame = make_chain(2, batch=4, size=8)[0]  # a 2×2 grid of 8 px samples per column
+    bare = compose_frame(frame, PLAIN.with_(view="side_by_side", scale=8.0))
+    labelled = compose_frame(frame, PLAIN.with_(view="side_by_side", scale=8.0, column_labels=True))
+    bar_height = labelled.shape[0] - bare.shape[0]
+    assert bar_height > 10 and labelled.shape[1] == bare.shape[1]
+    np.testing.assert_array_equal(labelled[bar_height:], bare)
+    bar = labelled[:bar_height].min(axis=(0, 2))  # the darkest pixel in each column of the bar
+    thirds = np.array_split(bar, 3)
+    assert all(third.min() < 100 for third in thirds), "a dark label over each of the three columns"
+    single = compose_frame(frame, PLAIN.with_(scale=8.0, column_labels=True))
+    assert single.shape == compose_frame(frame, PLAIN.with_(scale=8.0)).shape  # one view: no labels
+
+
+def test_column_labels_say_guess_for_a_chain_and_truth_for_the_forward_process():
+    from diffusion_studio.core.export.compose import column_labels
+
+    chain = column_labels(make_chain(2)[0])
+    assert chain["pred_x0"][:3] == ("x", "0", True) and chain["pred_noise"][:3] == ("ε", None, True)
+    image = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    forward = column_labels(ForwardFrameSource(image, make_schedule("cosine", 50), [10])[0])
+    assert forward["pred_x0"][:3] == ("x", "0", False) and forward["pred_noise"][:3] == ("ε", None, False)
+    assert chain["x_t"][:2] == forward["x_t"][:2] == ("x", "t")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtWidgets import QApplication
 
 from diffusion_studio.core.chain import ChainFrame
+from diffusion_studio.core.settings import Settings
 from diffusion_studio.core.schedules import make_schedule
 from diffusion_studio.gui.dialogs import ExportDialog
 from diffusion_studio.gui.state import AppState
@@ -63,11 +66,12 @@ def test_export_gif_with_options(qtbot, dialog, tmp_path):
     dialog.form.hold.setValue(2)
     dialog.form.scale.setValue(2)
     dialog.form.frames.setValue(4)
-    dialog.form.view.setCurrentIndex(dialog.form.view.findData("side_by_side"))
-    with qtbot.waitSignal(dialog.previewReady, timeout=TIMEOUT_MS):
-        dialog._update_preview()
+    dialog.form.caption.setChecked(False)
+    dialog.form.column_labels.setChecked(False)
+    with qtbot.waitSignal(dialog.previewReady, timeout=TIMEOUT_MS):  # the preview follows the options
+        dialog.form.view.setCurrentIndex(dialog.form.view.findData("side_by_side"))
+    qtbot.waitUntil(lambda: "4 frames" in dialog.estimate_label.text(), timeout=TIMEOUT_MS)
     assert dialog.first_preview.pixmap() is not None and not dialog.first_preview.pixmap().isNull()
-    assert "4 frames" in dialog.estimate_label.text()
     result = export_and_wait(qtbot, dialog)
     assert not result.cancelled and result.path == tmp_path / "chain.gif"
     with Image.open(tmp_path / "chain.gif") as im:
@@ -78,6 +82,34 @@ def test_export_gif_with_options(qtbot, dialog, tmp_path):
         assert im.info["duration"] == 2200
     assert "Wrote" in dialog.message.text()
     assert dialog.export_button.isEnabled() and not dialog.cancel_button.isEnabled()
+
+
+def test_defaults_enlarge_caption_and_label(qtbot, dialog, tmp_path):
+    """8 px samples in a 2×2 grid (22 px) come out ×12 (264 px ≥ 256), captioned, columns named."""
+    options = dialog.form.options()
+    assert options.scale is None and options.caption and options.column_labels
+    assert not dialog.form.column_labels.isEnabled()  # one picture: nothing to name
+    dialog.form.view.setCurrentIndex(dialog.form.view.findData("side_by_side"))
+    assert dialog.form.column_labels.isEnabled()
+    export_and_wait(qtbot, dialog)
+    with Image.open(tmp_path / "chain.gif") as im:
+        side = 12 * (2 * 8 + 3 * 2)
+        assert im.size[0] == 3 * side + 2 * 4 * 12 and im.size[1] > side + 40  # gaps of 2·padding; labels, caption
+
+
+def test_the_next_dialog_starts_where_the_last_export_went(qtbot, tmp_path):
+    state = AppState()
+    first = ExportDialog(chain_frames(n=3), None, state=state)
+    qtbot.addWidget(first)
+    assert first.path_edit.text() == str(Path.home() / "diffusion_chain.gif")  # nothing exported yet
+    first.path_edit.setText(str(tmp_path / "one.gif"))
+    first.path_edit.editingFinished.emit()
+    with qtbot.waitSignal(state.exportFolderChanged):
+        export_and_wait(qtbot, first)
+    assert state.export_folder == tmp_path
+    second = ExportDialog(chain_frames(n=3), None, state=state)
+    qtbot.addWidget(second)
+    assert second.path_edit.text() == str(tmp_path / "diffusion_chain.gif")
 
 
 def test_format_follows_the_path_and_back(qtbot, dialog, tmp_path):
@@ -135,7 +167,7 @@ def test_forward_export_from_app_state(qtbot, tmp_path):
     result = export_and_wait(qtbot, d)
     with Image.open(tmp_path / "forward.webp") as im:
         assert im.format == "WEBP" and im.n_frames == 5  # 0, 50, 100, 150 and T-1
-        assert im.size[0] == 50 and im.size[1] > 40
+        assert im.size[0] == 50 * 7 and im.size[1] > 40 * 7  # short side 40 px: ×7 to reach 256, plus the caption
     assert result.frame_count == 5
 
 
@@ -153,7 +185,7 @@ def test_main_window_file_export_forward_animation(qtbot, tmp_path):
     qtbot.addWidget(window)
     assert window.state.image is not None
     window.export_forward_action.trigger()
-    dialog = window._export_dialog
+    dialog = window.findChild(ExportDialog)
     assert dialog.isVisible() and dialog.windowTitle() == "Export forward animation"
     dialog.t_spec_edit.setText("0:1000:250")
     dialog.t_spec_edit.editingFinished.emit()
@@ -163,6 +195,13 @@ def test_main_window_file_export_forward_animation(qtbot, tmp_path):
     result = export_and_wait(qtbot, dialog)
     assert result.frame_count == 5 and (tmp_path / "f.gif").is_file()
     dialog.close()
+    # the folder is remembered across sessions: the next start's dialog opens there
+    assert Settings.load().get("last_export_dir") == str(tmp_path)
+    again = build_main_window()
+    qtbot.addWidget(again)
+    reopened = again.export_forward_animation()
+    assert Path(reopened.path_edit.text()).parent == tmp_path
+    reopened.close()
 
 
 def test_closing_a_delete_on_close_dialog_mid_export_writes_nothing(qtbot, tmp_path):
@@ -171,9 +210,9 @@ def test_closing_a_delete_on_close_dialog_mid_export_writes_nothing(qtbot, tmp_p
     d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # as the sampling panel opens it
     d.show()
     d.start_export()
-    worker, done = d._worker, []
-    worker.finished.connect(lambda: done.append(True))
+    assert d.is_exporting()
     d.close()  # cancels the worker; the dialog is deleted while it winds down
     frames.gate.set()
-    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)  # the worker has ended
+    QApplication.processEvents()  # and what it reported has been delivered
     assert list(tmp_path.iterdir()) == []

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLabel
 
 from diffusion_studio.core.forward import ForwardRenderer
 from diffusion_studio.core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES, make_schedule
-from diffusion_studio.gui.panels.forward import SCHEDULE_CHOICES, ForwardPanel
+from diffusion_studio.gui.panels.forward import ForwardPanel
+from diffusion_studio.gui.schedule_choices import SCHEDULE_CHOICES
 from diffusion_studio.gui.state import AppState
 
 
@@ -103,7 +105,7 @@ def test_scrubbing_renders_only_the_latest_t_once(qtbot, panel):
         panel.timestep_slider.slider.setValue(t)
     assert panel.frames_rendered == before  # nothing rendered yet, nothing queued
     qtbot.waitUntil(lambda: panel.frames_rendered > before)
-    qtbot.wait(20)
+    QApplication.processEvents()  # a second render would have been queued by now
     assert panel.frames_rendered == before + 1
     assert np.array_equal(shown_frame(panel), expected_frame(panel, 500))
 
@@ -172,7 +174,7 @@ def test_follows_an_image_set_elsewhere(qtbot, panel):
 
 
 def test_numbers_have_formula_tooltips(panel):
-    tips = " ".join(label.toolTip() for label in panel.numbers._values.values())
+    tips = " ".join(label.toolTip() for label in panel.numbers.findChildren(QLabel))
     for formula in ("∏", "√ᾱ_t·x₀ + √(1−ᾱ_t)·ε", "ᾱ_t / (1 − ᾱ_t)", "10·log₁₀"):
         assert formula in tips
 

@@ -2,14 +2,15 @@
 
 import logging
 
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
 from diffusion_studio import __version__
 from diffusion_studio.core import logs, paths
 from diffusion_studio.gui.dialogs.about_dialog import AboutDialog, about_text
 from diffusion_studio.gui.dialogs.error_dialog import ErrorDialog, install_excepthook
-from diffusion_studio.gui.dialogs.shortcuts_dialog import PANEL_KEYS, ShortcutsDialog, collect_shortcuts
+from diffusion_studio.gui.dialogs.shortcuts_dialog import ShortcutsDialog, collect_shortcuts, key_text
 from diffusion_studio.gui.dialogs.tour_dialog import TOUR_PAGES, TourDialog
 
 
@@ -24,7 +25,8 @@ def test_about_lists_versions_device_and_paths(qtbot):
     assert dialog.text == text
 
 
-def test_shortcuts_sheet_lists_menu_actions_and_panel_keys(qtbot):
+def test_shortcuts_sheet_lists_what_the_window_has(qtbot):
+    """Menu actions under their menu, a panel's QShortcuts and buttons under the panel's name."""
     window = QMainWindow()
     qtbot.addWidget(window)
     menu = window.menuBar().addMenu("&File")
@@ -32,11 +34,30 @@ def test_shortcuts_sheet_lists_menu_actions_and_panel_keys(qtbot):
     action.setShortcut(QKeySequence("Ctrl+O"))
     menu.addAction(action)
     menu.addAction(QAction("No shortcut", window))
-    rows = collect_shortcuts(window)
-    assert ("Menus", QKeySequence("Ctrl+O").toString(QKeySequence.SequenceFormat.NativeText), "Open") in rows
-    assert not any(r[2] == "No shortcut" for r in rows)
+    panel = QWidget()
+    step = QShortcut(QKeySequence(Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Right), panel)
+    step.setWhatsThis("Jump ahead")
+    button = QPushButton("&Go", panel)
+    button.setShortcut(QKeySequence("Ctrl+Return"))
+    QVBoxLayout(panel).addWidget(button)
+    dock = QDockWidget("Some panel", window)
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+
+    native = QKeySequence.SequenceFormat.NativeText
+    expected = [
+        ("File", QKeySequence("Ctrl+O").toString(native), "Open"),
+        ("Some panel", QKeySequence("Shift+Right").toString(native).replace("Right", "→"), "Jump ahead"),
+        ("Some panel", QKeySequence("Ctrl+Return").toString(native), "Go"),
+    ]
+    assert collect_shortcuts(window) == expected
     dialog = ShortcutsDialog(window)
-    assert dialog.table.rowCount() == 1 + len(PANEL_KEYS)
+    qtbot.addWidget(dialog)
+    assert dialog.rows() == expected
+
+
+def test_key_text_draws_arrows_and_joins_alternatives():
+    assert key_text([QKeySequence("Left"), QKeySequence("Shift+Up")]) == "← or Shift+↑"
 
 
 def test_tour_walks_through_every_page_and_reports_done(qtbot):

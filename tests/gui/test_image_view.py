@@ -66,11 +66,11 @@ def test_hover_readout_shows_the_pixel_in_both_ranges(qtbot, view):
     hovered = []
     view.pixelHovered.connect(lambda x, y: hovered.append((x, y)))
     scene_pos = view.image_item.mapToScene(QPointF(2.5, 3.5))
-    view._graphics.scene().sigMouseMoved.emit(scene_pos)
+    view.graphics.scene().sigMouseMoved.emit(scene_pos)
     assert hovered[-1] == (2, 3)
-    text = view._readout.text()
+    text = view.readout_text()
     assert "x 2, y 3" in text and "255   0 128" in text and "+1.00 -1.00 +0.00" in text
-    view._graphics.scene().sigMouseMoved.emit(view.image_item.mapToScene(QPointF(50, 50)))
+    view.graphics.scene().sigMouseMoved.emit(view.image_item.mapToScene(QPointF(50, 50)))
     assert hovered[-1] == (-1, -1)
 
 

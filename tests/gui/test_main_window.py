@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPalette
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QThreadPool, QUrl
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel
 
 from diffusion_studio.cli import main as cli_main
@@ -26,6 +26,12 @@ from diffusion_studio.gui.main_window import MainWindow
 def no_other_panels(monkeypatch):
     """Most tests here are about the window itself: leave the other panels' docks out (much faster)."""
     monkeypatch.setattr(MainWindow, "_create_docks", lambda self: None)
+
+
+def panels_menu(window: MainWindow):
+    """View › Panels, found the way a user finds it."""
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    return next(a.menu() for a in view.actions() if a.text() == "&Panels")
 
 
 def shown_window(qtbot):
@@ -45,11 +51,12 @@ def window(qtbot, no_other_panels):
 def full_window(qtbot):
     win = shown_window(qtbot)
     yield win
-    # Panels start background work shortly after show (e.g. listing runs, ~1 s);
-    # let it start and report back before the window is torn down.
-    qtbot.wait(1500)
+    # As the app ends: background jobs finish while the panels they report to exist, then the
+    # window is deleted at once, and with it the jobs its panels had only scheduled (timers).
     QThreadPool.globalInstance().waitForDone(30_000)
-    QApplication.processEvents()
+    win.close()
+    win.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def write_png(folder: Path, name: str = "photo.png", size=(40, 30), color=(10, 200, 30)) -> Path:
@@ -92,7 +99,32 @@ def test_opens_on_the_demo_photo_with_every_panel(qtbot, full_window):
     menus = [action.text() for action in window.menuBar().actions()]
     assert menus[0] == "&File" and "&View" in menus and menus[-1] == "&Help"
     for dock in window.docks.values():  # every panel is reachable from View > Panels
-        assert dock.toggleViewAction() in window._docks_menu.actions()
+        assert dock.toggleViewAction() in panels_menu(window).actions()
+
+
+def test_help_names_every_shortcut_and_the_panels_by_their_names(qtbot, full_window):
+    from PySide6.QtGui import QShortcut
+
+    from diffusion_studio.gui.dialogs.shortcuts_dialog import ShortcutsDialog
+    from diffusion_studio.gui.dialogs.tour_dialog import TOUR_PAGES
+    from diffusion_studio.gui.main_window import FORWARD_TITLE
+
+    window = full_window
+    shortcuts = window.findChildren(QShortcut)
+    assert shortcuts and all(s.whatsThis() for s in shortcuts), "every panel shortcut says what it does"
+    dialog = ShortcutsDialog(window)
+    qtbot.addWidget(dialog)
+    rows = dialog.rows()
+    for row in (("Forward process", "→", "Next timestep"), ("Sample", "Space", "Play / pause the chain"),
+                ("Train", "Ctrl+Return", "Start training"), ("Help", "F1", "Keyboard Shortcuts")):
+        assert row in rows
+    with_keys = [a for a in window.findChildren(QAction) if a.shortcuts()]
+    assert len(rows) >= len(with_keys) + len(shortcuts)
+
+    panel_names = {FORWARD_TITLE} | {dock.windowTitle() for dock in window.docks.values()}
+    assert {title for title, _ in TOUR_PAGES[1:]} == panel_names
+    for _, text in TOUR_PAGES:  # typeset as the panels write them, never x_t or ᾱ_t
+        assert "_t" not in text and "_0" not in text
 
 
 def test_drop_an_image_file(qtbot, window, tmp_path):
@@ -236,7 +268,7 @@ def test_add_dock_gives_a_view_toggle_and_can_tabify(qtbot, window):
     second = window.add_dock("second", "Second panel", QLabel("two"), tabify_with="first")
     assert isinstance(first, QDockWidget) and window.docks["second"] is second
     assert second in window.tabifiedDockWidgets(first)
-    toggles = {a.text(): a for a in window._docks_menu.actions()}
+    toggles = {a.text(): a for a in panels_menu(window).actions()}
     assert "First panel" in toggles and "Second panel" in toggles
     toggles["First panel"].trigger()
     assert not first.isVisible()
@@ -278,7 +310,7 @@ def test_command_line_image_opens_and_a_bad_one_keeps_the_demo(qtbot, tmp_path, 
 
 def test_drop_targets_inside_image_views_fall_through_to_the_window(window):
     view = window.forward_panel.xt_view
-    assert not view._graphics.acceptDrops() and not view._graphics.viewport().acceptDrops()
+    assert not view.graphics.acceptDrops() and not view.graphics.viewport().acceptDrops()
     assert window.acceptDrops()
 
 
@@ -299,9 +331,7 @@ def test_tour_is_shown_once(qtbot, window):
     tour.reject()  # "Skip tour"
     assert Settings.load().get("tour_done") is True
     window.settings.set("tour_done", True)
-    window._tour = None
-    window.show_tour_if_first_run()
-    assert window._tour is None
+    assert window.show_tour_if_first_run() is None
 
 
 def test_preferences_apply_the_theme(qtbot, window, monkeypatch):

@@ -1,3 +1,5 @@
+from PySide6.QtWidgets import QDialogButtonBox
+
 from diffusion_studio.core.settings import Settings
 from diffusion_studio.gui.dialogs.preferences_dialog import PreferencesDialog
 
@@ -16,7 +18,7 @@ def test_preferences_show_current_values_and_write_them_back(qtbot, tmp_path):
     dialog.timesteps.setValue(64)
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
     dialog.show_tour.setChecked(False)
-    dialog._on_accept()
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
     assert settings["theme"] == "dark" and settings["default_schedule"] == "linear"
     assert settings["default_timesteps"] == 64 and settings["default_device"] == "cpu"
     assert settings["tour_done"] is True

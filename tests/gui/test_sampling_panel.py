@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import threading
 import time
 
 import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt, QThreadPool
+from PySide6.QtWidgets import QPushButton, QSlider
 
 from diffusion_studio.gui.panels.sampling import SamplingPanel
 from diffusion_studio.gui.panels.sampling.settings import SamplerSettings
@@ -74,7 +76,7 @@ def test_model_info_and_state_follow(qtbot, panel, tiny_run):
     with qtbot.waitSignal(panel.modelLoaded, timeout=TIMEOUT_MS) as blocker:
         panel.model_picker.select_path(weights)
     assert blocker.args == [True] and "step 7" in panel.model_picker.info_text()
-    assert panel.model_picker._combo.currentText() == "Opened: model_ema.safetensors"
+    assert panel.model_picker.current_text() == "Opened: model_ema.safetensors"
 
 
 def test_sample_frames_arrive_and_player_works(qtbot, panel):
@@ -107,7 +109,7 @@ def test_sample_frames_arrive_and_player_works(qtbot, panel):
     assert not player.playing
 
     # scrub with the slider; Home / End jump to the ends
-    player._slider.setValue(2)
+    player.findChild(QSlider).setValue(2)
     assert view.frame is frames[2]
     qtbot.keyClick(panel, Qt.Key.Key_End)
     assert view.frame is frames[-1]
@@ -127,7 +129,7 @@ def test_same_seed_same_chain_and_views(qtbot, panel):
     panel.viewer.set_view("all")
     both = view.image_view.image()
     assert both.shape[1] > 3 * grid.shape[1] and both.shape[0] == grid.shape[0]
-    panel.viewer._view_buttons["pred_noise"].click()
+    next(b for b in panel.viewer.findChildren(QPushButton) if b.text() == "ε guess").click()
     assert panel.viewer.view == "pred_noise"
     assert view.image_view.image().shape == grid.shape
 
@@ -136,15 +138,22 @@ def test_grid_click_follows_one_sample(qtbot, panel):
     _settings(panel, steps=5)
     _run(qtbot, panel, panel.start_sampling)
     view = panel.viewer.views[0]
-    graphics = view.image_view._graphics
+    graphics = view.image_view.graphics
     x, y = view.tile_center(3)
     scene_point = view.image_view.image_item.mapToScene(QPointF(x, y))
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow)
+    panel.sample_button.setFocus()  # the keyboard focus is elsewhere …
+    qtbot.waitUntil(panel.sample_button.hasFocus)
+    with qtbot.waitSignal(view.focusClicked):  # … so the first click only brings it to the view
+        qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(scene_point))
+    assert panel.viewer.sample is None and "click a sample" in panel.viewer.follow_text()
     qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(scene_point))
     assert panel.viewer.sample == 3
     shown = view.image_view.image()
     assert shown.shape[:2] == (SIZE, SIZE)
     assert np.array_equal(shown[..., 0], panel.current_frames()[-1].x_t[3, ..., 0])
-    assert "sample 4" in panel.viewer._follow_label.text()
+    assert "sample 4" in panel.viewer.follow_text()
     view.click_sample_at(2, 2)  # a click on the large sample goes back to the grid
     assert panel.viewer.sample is None
     assert view.image_view.image().shape[0] > SIZE
@@ -157,6 +166,11 @@ def test_compare_pairs_frames_by_noise_level(qtbot, panel):
     long_chain, short_chain = panel.chains
     assert len(long_chain.frames) == T + 1 and len(short_chain.frames) == 7
     assert panel.viewer.views[1].isVisible()
+    # the main chain on the left, the compared one on the right, each under its sampler, steps and η
+    assert "DDPM" in panel.viewer.views[0].image_view.title() and f"{T} steps · η = 1" in panel.viewer.views[0].image_view.title()
+    assert "DDIM · 6 steps · η = 0" in panel.viewer.views[1].image_view.title()
+    note = panel.viewer.compare_note.text()
+    assert panel.viewer.compare_note.isVisible() and "fresh noise at every step" in note and "draws none" in note
     for index in (5, 30, 45):
         panel.timeline.set_index(index)
         left, right = panel.viewer.views[0].frame, panel.viewer.views[1].frame
@@ -164,6 +178,18 @@ def test_compare_pairs_frames_by_noise_level(qtbot, panel):
         assert right is short_chain.frames[int(np.argmin(gaps))]
     panel.timeline.set_index(T)
     assert panel.viewer.views[1].frame.is_final
+
+
+def test_compare_keeps_the_main_chain_on_the_left_when_the_other_has_more_steps(qtbot, panel):
+    _settings(panel, sampler="ddim", steps=4, batch_size=2)
+    panel.compare_controls.form.set_settings(SamplerSettings(sampler="ddpm", steps=T))
+    _run(qtbot, panel, panel.start_compare)
+    driver, other = panel.chains  # the longer chain still drives the timeline …
+    assert len(driver.frames) == T + 1 and len(other.frames) == 5
+    left, right = panel.viewer.views  # … but is shown on the right, where the compared sampler goes
+    assert left.image_view.title().startswith("DDIM · 4 steps") and right.image_view.title().startswith("DDPM")
+    panel.timeline.set_index(T)
+    assert left.frame is other.frames[-1] and right.frame is driver.frames[-1]
 
 
 def _log_snr(alpha_bar):
@@ -188,26 +214,23 @@ def test_sdedit_from_the_forward_image(qtbot, panel):
     assert reference.isVisible() and reference.image().shape == (SIZE, SIZE, 1)
 
 
-class _SlowModel(torch.nn.Module):
-    """The tiny model, 20 ms per call, so a stop request always lands mid-chain."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x, t):
-        time.sleep(0.02)
-        return self.inner(x, t)
-
-
 def test_stop_keeps_the_frames_so_far(qtbot, panel):
     _settings(panel, sampler="ddpm", steps=T, batch_size=1)
-    loaded = panel.loaded_model
-    panel._loaded = dataclasses.replace(loaded, model=_SlowModel(loaded.model))
-    with qtbot.waitSignal(panel.runFinished, timeout=TIMEOUT_MS) as blocker:
-        panel.start_sampling()
-        qtbot.waitUntil(lambda: len(panel.current_frames()) > 0, timeout=TIMEOUT_MS)
-        panel.stop()
+    model = panel.loaded_model.model
+    step = model.forward
+
+    def slow(x, t):  # a model as slow as a real one (20 ms a step), so the stop lands mid-chain
+        time.sleep(0.02)
+        return step(x, t)
+
+    model.forward = slow
+    try:
+        with qtbot.waitSignal(panel.runFinished, timeout=TIMEOUT_MS) as blocker:
+            panel.start_sampling()
+            qtbot.waitUntil(lambda: len(panel.current_frames()) > 0, timeout=TIMEOUT_MS)
+            panel.stop()
+    finally:
+        del model.forward  # the loaded model is shared with the next tests of this panel
     frames = panel.current_frames()
     assert blocker.args == ["stopped"]
     assert 0 < len(frames) < T + 1 and not frames[-1].is_final
@@ -221,12 +244,16 @@ def _pool_threads_can_train(qtbot) -> bool:
     from PySide6.QtCore import QThreadPool
     from superqt.utils import thread_worker
 
+    count = QThreadPool.globalInstance().maxThreadCount()
+    together = threading.Barrier(count, timeout=TIMEOUT_MS / 1000)
+
     def probe():
-        time.sleep(0.2)  # hold the thread so the probes land on different pool threads
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait()  # every probe holds its thread until all run: each lands on its own thread
         return torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
 
     results = []
-    workers = [thread_worker(probe, start_thread=False)() for _ in range(QThreadPool.globalInstance().maxThreadCount())]
+    workers = [thread_worker(probe, start_thread=False)() for _ in range(count)]
     for worker in workers:
         worker.returned.connect(results.append)
         worker.start()
@@ -263,8 +290,7 @@ def test_export_opens_the_dialog_with_what_is_shown(qtbot, panel):
     frames = panel.frames_for_export()
     assert len(frames) == 5 and frames[-1].x_t.shape == (1, SIZE, SIZE, 1)
     assert np.array_equal(frames[-1].pred_x0[0], panel.current_frames()[-1].pred_x0[2])
-    panel.export_button.click()
-    dialog = panel._export_dialog
+    dialog = panel.open_export_dialog()  # what the Export… button does
     qtbot.waitUntil(dialog.isVisible, timeout=5000)
     assert dialog.form.view.currentData() == "side_by_side"
     dialog.reject()

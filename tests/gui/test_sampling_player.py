@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QSlider
 
 from diffusion_studio.gui.panels.sampling.frames import (
     compose_frame,
@@ -73,14 +74,14 @@ def test_timeline_steps_scrubs_and_clamps(qtbot):
     assert player.index == 2
     player.step(-5)
     assert player.index == 0
-    player._slider.setValue(7)  # the user drags the slider
+    player.findChild(QSlider).setValue(7)  # the user drags the slider
     assert player.index == 7
     player.set_index(99)
     assert player.index == 9
     player.set_count(20, follow_end=True)
     assert player.index == 19
     assert seen[-1] == 19
-    assert player._position_label.text() == "20 / 20"
+    assert player.position_text() == "20 / 20"
 
 
 @pytest.mark.parametrize("mode", ["Loop", "Bounce", "Once"])

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage
 
 from diffusion_studio.core.schedule_table import read_schedule_csv, schedule_to_csv
 from diffusion_studio.core.schedules import make_schedule
@@ -84,7 +84,8 @@ def test_add_hide_and_remove_overlays(panel):
     assert panel.plots.curves[copy.uid]["beta"].isVisible()
 
     # a click on a legend sample hides the schedule everywhere, and the list follows
-    panel.plots._legend_samples[chen.uid].setVisible(False)
+    sample = next(s for s, label in panel.plots.legend.items if label.text == "sigmoid ᾱ T=1000")
+    sample.item.setVisible(False)  # what a click on the legend's sample does
     assert not chen.visible
     assert panel.overlays.list.item(3).checkState() == Qt.CheckState.Unchecked
 
@@ -187,14 +188,25 @@ def test_editing_the_primary_changes_the_forward_view_and_back(qtbot, panel):
         panel.editor.param_controls["s"].spin_box.setValue(1.0)
     assert "offset s" in panel.editor.error_text()
 
-    # the forward view picks another schedule: the lab follows (entry, curves, editor)
-    state.set_schedule(make_schedule("scaled_linear", 500))
+    # the forward view picks another schedule: the lab follows (entry, curves, editor) …
+    edited = make_schedule("cosine", 1000, s=0.02, zero_terminal_snr=True)
+    with qtbot.waitSignal(state.statusMessage) as status:
+        state.set_schedule(make_schedule("scaled_linear", 500))
     assert panel.primary.schedule == state.schedule and panel.primary.error == ""
+    # … and the schedule edited here stays on the plots as an overlay, with a word about it
+    assert [e.schedule for e in panel.entries[1:]] == [make_schedule("linear", 1000), edited]
+    assert "overlay" in status.args[0]
+    assert panel.overlays.list.count() == 3
     np.testing.assert_array_equal(curve(panel, 0)[1], state.schedule.alphas_cumprod)
     assert panel.editor.current_name() == "scaled_linear"
     assert panel.editor.timesteps.value() == 500
     assert panel.editor.param_controls["beta_end"].value() == pytest.approx(0.012)
     assert panel.editor.error_text() == ""
+
+    # switching recipes without edits (or only T) adds nothing
+    state.set_schedule(make_schedule("linear", 500))
+    state.set_schedule(make_schedule("linear", 300))
+    assert len(panel.entries) == 3
 
 
 def test_cursor_follows_state_timestep_and_drags_it(qtbot, panel):
@@ -302,6 +314,20 @@ def test_follows_the_theme(panel):
             assert pen.color().name() == colors.series[0]
             assert panel.plots.graphics.backgroundBrush().color().name() == colors.panel
             assert panel.plots.cursors["beta"].pen.color().name() == colors.text
+            for _sample, label in panel.plots.legend.items:  # the legend's words too, not only new ones
+                assert QColor(colors.text).name() in label.item.toHtml()
     finally:
         manager.colors = original
         manager.changed.emit(original)
+
+
+def test_beta_axis_reads_plain_values_for_the_linear_schedule(qtbot, panel):
+    """β of the linear schedule spans 1e-4 … 0.02: ticks 0.0001 / 0.001 / 0.01, no rescaled "(x0.001)"."""
+    panel.state.set_schedule(make_schedule("linear", 1000))
+    axis = panel.plots.plots["beta"].getAxis("left")
+    qtbot.waitUntil(lambda: axis.range[1] < 0)  # the view followed the new curve (log10 β < 0)
+    assert "(x" not in axis.labelString()
+    levels = axis.tickValues(axis.range[0], axis.range[1], axis.height())
+    ticks = [value for _spacing, values in levels for value in values]
+    shown = axis.tickStrings(ticks, axis.autoSIPrefixScale * axis.scale, 1)
+    assert {"0.001", "0.01"} <= set(shown)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow
 
 from diffusion_studio.gui.panels.forward import ForwardPanel
 from diffusion_studio.gui.panels.sampling.sdedit import SDEditControls
@@ -36,13 +36,13 @@ def test_new_t_does_not_relayout_the_forward_panel(qtbot):
     panel.show()
     qtbot.waitExposed(panel)
     qtbot.waitUntil(lambda: panel.frames_rendered > 0)
-    qtbot.wait(50)  # the first layout settles
+    QApplication.sendPostedEvents()  # the first layout settles
     requests = LayoutRequests(panel)
     for t in (10, 500, 999, 3):
         before = panel.frames_rendered
         state.set_timestep(t)
         qtbot.waitUntil(lambda before=before: panel.frames_rendered > before)
-    qtbot.wait(20)
+    QApplication.sendPostedEvents()  # any layout request the new t posted is delivered (and counted)
     assert requests.count == 0
     assert panel.numbers.value_text("t") == "3"
     assert panel.numbers.signal_bar.updatesEnabled() and panel.numbers.noise_bar.updatesEnabled()
@@ -83,7 +83,7 @@ def test_panels_behind_a_tab_catch_up_when_picked(qtbot, window):
     state.set_image(np.zeros((8, 8, 3), np.uint8), "black.png")
     state.set_timestep(300)
     assert schedules.plots.cursors["beta"].value() != pytest.approx(300 / 999)  # nothing done off screen
-    assert sdedit._source.text().find("t = 300") < 0
+    assert sdedit.shown_text().find("t = 300") < 0
     assert "t = 300" in sdedit.source_text()  # asking for the text brings it up to date
     state.set_timestep(310)
 
@@ -94,10 +94,10 @@ def test_panels_behind_a_tab_catch_up_when_picked(qtbot, window):
     assert [t for _, t in schedules.readout.rows] == [310, 310]
     docks["sdedit"].raise_()
     qtbot.waitUntil(lambda: is_on_screen(sdedit))
-    assert "t = 310" in sdedit._source.text()
+    assert "t = 310" in sdedit.shown_text()
 
     state.set_timestep(20)  # on screen: at once
-    assert "t = 20" in sdedit._source.text()
+    assert "t = 20" in sdedit.shown_text()
 
 
 def test_on_screen_watch_calls_back_on_show(qtbot):

@@ -55,7 +55,8 @@ def test_export_options_are_valid_or_refused_in_one_line(values):
         except ConfigError as error:
             assert str(error).startswith("export options: ") and "\n" not in str(error)
             return
-        assert 0.1 <= made.fps <= 100 and math.isfinite(made.hold_last_s) and 0.05 <= made.scale <= 32
+        assert 0.1 <= made.fps <= 100 and math.isfinite(made.hold_last_s)
+        assert made.scale is None or 0.05 <= made.scale <= 32  # None: enlarge to AUTO_SHORT_SIDE
         assert made.t_range is None or made.t_range[0] <= made.t_range[1]
         assert all(0 <= c <= 255 for c in made.pad_color) and type(made.padding) is int
 

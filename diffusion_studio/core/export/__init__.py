@@ -38,6 +38,7 @@ from .compose import compose_frame, contact_strip, tile_grid
 from .compose import MAX_FRAME_PIXELS
 from .options import (
     ANIMATION_FORMATS,
+    AUTO_SHORT_SIDE,
     FORMATS,
     MAX_EXPORT_FRAMES,
     PALETTES,
@@ -51,6 +52,7 @@ from .writers import MP4_MISSING, mp4_backend
 
 __all__ = [
     "ANIMATION_FORMATS",
+    "AUTO_SHORT_SIDE",
     "ExportOptions",
     "ExportProgress",
     "ExportResult",

@@ -1,8 +1,8 @@
-"""Turn a frame into the picture that goes into the file: view, batch grid, scale, caption.
+"""Turn a frame into the picture that goes into the file: view, batch grid, scale, column labels, caption.
 
 Also the contact strip: several frames side by side with their t written under them.
-Captions use Pillow's built-in font, which has no Greek letters, so ᾱ_t is drawn as an "a"
-with a macron and a subscript t.
+Captions and labels use Pillow's built-in font, which has no Greek letters: ᾱ_t is drawn as an
+"a" with a macron and a subscript t, ε as two arcs, and hats and subscripts are drawn too.
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
-from .options import ExportOptions
+from .options import AUTO_SHORT_SIDE, ExportOptions
+from .sources import ImageFrame
 
 __all__ = [
     "MAX_FRAME_PIXELS",
     "as_batch",
-    "physical_memory",
     "caption_text",
     "check_frame_pixels",
+    "column_labels",
     "compose_frame",
     "contact_strip",
     "frame_view",
+    "physical_memory",
+    "scale_factor",
     "scale_image",
     "tile_grid",
 ]
@@ -36,6 +39,8 @@ MAX_FRAME_PIXELS = 64 * 2**20
 _FRAME_COPIES = 6
 
 _VIEW_ATTRS = {"x_t": "x_t", "pred_x0": "pred_x0", "pred_noise": "pred_noise"}
+#: with ``scale=None`` a contact strip's tiles are enlarged to at least this short side (a strip holds many)
+STRIP_SHORT_SIDE = 96
 _VIEW_NAMES = {"x_t": "x_t", "pred_x0": "x̂0", "pred_noise": "ε̂"}
 
 
@@ -80,8 +85,8 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
 
 
-def frame_view(frame, view: str, options: ExportOptions) -> np.ndarray:
-    """One frame as one image (H, W, C): the chosen view of every sample, as a grid."""
+def _view_panels(frame, view: str, options: ExportOptions) -> list[tuple[str, np.ndarray]]:
+    """(name, grid image) of each picture the view shows, left to right."""
     names = ("x_t", "pred_x0", "pred_noise") if view == "side_by_side" else (view,)
     panels = []
     for name in names:
@@ -95,15 +100,20 @@ def frame_view(frame, view: str, options: ExportOptions) -> np.ndarray:
             if not 0 <= options.sample_index < len(batch):
                 raise InputError(f"Sample {options.sample_index} does not exist; the batch has {len(batch)}")
             batch = batch[options.sample_index : options.sample_index + 1]
-        panels.append(tile_grid(batch, options.grid_columns, options.padding, options.pad_color))
+        panels.append((name, tile_grid(batch, options.grid_columns, options.padding, options.pad_color)))
+    return panels
+
+
+def _join(panels: list[np.ndarray], options: ExportOptions) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Panels side by side on the background, and the x span (start, end) of each."""
     if len(panels) == 1:
-        return panels[0]
+        return panels[0], [(0, panels[0].shape[1])]
     if any(p.shape[-1] == 3 for p in panels):
         panels = [_to_rgb(p) for p in panels]
     height = max(p.shape[0] for p in panels)
     gap = max(4, 2 * options.padding)
     fill = _fill(options.pad_color, panels[0].shape[-1])
-    parts = []
+    parts, spans, x = [], [], 0
     for i, panel in enumerate(panels):
         if panel.shape[0] < height:
             extra = np.empty((height - panel.shape[0],) + panel.shape[1:], np.uint8)
@@ -113,8 +123,24 @@ def frame_view(frame, view: str, options: ExportOptions) -> np.ndarray:
             spacer = np.empty((height, gap, panel.shape[-1]), np.uint8)
             spacer[:] = fill
             parts.append(spacer)
+            x += gap
         parts.append(panel)
-    return np.concatenate(parts, axis=1)
+        spans.append((x, x + panel.shape[1]))
+        x += panel.shape[1]
+    return np.concatenate(parts, axis=1), spans
+
+
+def frame_view(frame, view: str, options: ExportOptions) -> np.ndarray:
+    """One frame as one image (H, W, C): the chosen view of every sample, as a grid."""
+    return _join([panel for _, panel in _view_panels(frame, view, options)], options)[0]
+
+
+def scale_factor(image: np.ndarray, options: ExportOptions, short_side: int = AUTO_SHORT_SIDE) -> float:
+    """``options.scale``, or with ``scale=None`` the smallest whole factor (at most 32) that makes the
+    image's short side at least ``short_side`` pixels (1 when it is already that large)."""
+    if options.scale is not None:
+        return float(options.scale)
+    return float(min(32, max(1, math.ceil(short_side / max(1, min(image.shape[:2]))))))
 
 
 def physical_memory() -> int:
@@ -213,12 +239,94 @@ def _caption_bar(width: int, frame, channels: int, pad_color) -> np.ndarray:
     return np.asarray(bar.convert("L"))[..., None] if channels == 1 else np.asarray(bar)
 
 
+def column_labels(frame) -> dict[str, tuple[str, str | None, bool, str]]:
+    """What the side-by-side columns are called: name → (letter, subscript, hat, words).
+
+    A chain frame holds the model's guesses (x̂0, ε̂, with hats); a frame of the forward process
+    (an :class:`ImageFrame`) the clean image and the noise themselves (x0, ε)."""
+    truth = isinstance(frame, ImageFrame)
+    return {
+        "x_t": ("x", "t", False, "noised" if truth else "sample"),
+        "pred_x0": ("x", "0", not truth, "clean image" if truth else "clean-image guess"),
+        "pred_noise": ("ε", None, not truth, "noise" if truth else "noise guess"),
+    }
+
+
+_EPSILON_WIDTH = 0.56  # of the font size: about an "x"
+
+
+def _symbol_width(draw, letter: str, subscript: str | None, font, small) -> float:
+    width = font.size * _EPSILON_WIDTH if letter == "ε" else draw.textlength(letter, font=font)
+    return width + (draw.textlength(subscript, font=small) + 1 if subscript else 0)
+
+
+def _draw_symbol(draw, x: float, y: float, label: tuple, font, small, fill) -> float:
+    """Draw x_t, x̂₀, ε̂ … at (x, y) (the top of the text line); returns the width drawn."""
+    letter, subscript, hat, _ = label
+    line = max(1, round(font.size / 13))
+    ascent, _ = font.getmetrics()
+    _, x_top, _, x_bottom = font.getbbox("x")  # the x-height band, where ε and the hat go
+    if letter == "ε":
+        width = font.size * _EPSILON_WIDTH
+        top, bottom, mid = y + x_top, y + x_bottom, y + (x_top + x_bottom) / 2
+        left, right = x + line, x + width - line
+        draw.arc([left + width * 0.08, top, right, mid + line], 95, 325, fill=fill, width=line)
+        draw.arc([left, mid - line, right, bottom], 35, 265, fill=fill, width=line)
+    else:
+        draw.text((x, y), letter, font=font, fill=fill)
+        width = draw.textlength(letter, font=font)
+    if hat:
+        peak, base = y + x_top - font.size * 0.32, y + x_top - font.size * 0.08
+        draw.line([(x + width * 0.15, base), (x + width / 2, peak), (x + width * 0.85, base)], fill=fill, width=line)
+    if subscript:
+        draw.text((x + width + 1, y + ascent - small.size * 0.55), subscript, font=small, fill=fill)
+        width += draw.textlength(subscript, font=small) + 1
+    return width
+
+
+def _label_bar(frame, names: list[str], spans: list[tuple[int, int]], width: int, channels: int,
+               pad_color) -> np.ndarray:
+    """A bar with each column's symbol (and a word when there is room) centred over its span.
+
+    Drawn at three times the size and scaled down, so the drawn ε and hats are as smooth as the text."""
+    zoom = 3
+    labels = column_labels(frame)
+    narrowest = min(end - start for start, end in spans)
+    size = int(np.clip(narrowest / 9, 10, 28))
+    font, small = _font(size * zoom), _font(max(7, size * 2 // 3) * zoom)
+    height = int(size * 2.0)
+    background = tuple(int(v) for v in _fill(pad_color, 3))
+    bar = Image.new("RGB", (width * zoom, height * zoom), background)
+    draw = ImageDraw.Draw(bar)
+    gap = draw.textlength("  ", font=font)
+    fill = _text_colour(np.array(background))
+    for name, (start, end) in zip(names, spans):
+        label = labels[name]
+        symbol = _symbol_width(draw, label[0], label[1], font, small)
+        words = label[3]
+        total = symbol + gap + draw.textlength(words, font=font)
+        if total > (end - start - 4) * zoom:
+            words, total = "", symbol  # a narrow column: the symbol alone
+        x = start * zoom + ((end - start) * zoom - total) / 2
+        y = size * 0.45 * zoom
+        x += _draw_symbol(draw, x, y, label, font, small, fill)
+        if words:
+            draw.text((x + gap, y), words, font=font, fill=fill)
+    bar = bar.resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(bar.convert("L"))[..., None] if channels == 1 else np.asarray(bar)
+
+
 def compose_frame(frame, options: ExportOptions) -> np.ndarray:
     """The exported picture of one frame (H, W, C uint8, C = 1 or 3)."""
-    view = frame_view(frame, options.view, options)
-    check_frame_pixels(max(1, round(view.shape[1] * options.scale)), max(1, round(view.shape[0] * options.scale)),
-                       view.shape[-1])
-    image = scale_image(view, options.scale)
+    panels = _view_panels(frame, options.view, options)
+    view, spans = _join([panel for _, panel in panels], options)
+    factor = scale_factor(view, options)
+    check_frame_pixels(max(1, round(view.shape[1] * factor)), max(1, round(view.shape[0] * factor)), view.shape[-1])
+    image = scale_image(view, factor)
+    if options.column_labels and options.view == "side_by_side" and len(panels) > 1:
+        scaled = [(round(start * factor), round(end * factor)) for start, end in spans]
+        bar = _label_bar(frame, [name for name, _ in panels], scaled, image.shape[1], image.shape[-1], options.pad_color)
+        image = np.concatenate([bar, image], axis=0)
     if options.caption:
         bar = _caption_bar(image.shape[1], frame, image.shape[-1], options.pad_color)
         image = np.concatenate([image, bar], axis=0)
@@ -230,9 +338,10 @@ def contact_strip(frames, options: ExportOptions) -> np.ndarray:
     if not frames:
         raise InputError("There are no frames for the strip")
     first = frame_view(frames[0], options.view, options)
-    tile_h, tile_w = max(1, round(first.shape[0] * options.scale)), max(1, round(first.shape[1] * options.scale))
+    factor = scale_factor(first, options, short_side=STRIP_SHORT_SIDE)  # many tiles in a row: smaller
+    tile_h, tile_w = max(1, round(first.shape[0] * factor)), max(1, round(first.shape[1] * factor))
     check_frame_pixels(len(frames) * (tile_w + options.padding + 2), tile_h * 2)  # the sheet, before any tile
-    tiles = [scale_image(frame_view(f, options.view, options), options.scale) for f in frames]
+    tiles = [scale_image(frame_view(f, options.view, options), factor) for f in frames]
     channels = 3 if any(t.shape[-1] == 3 for t in tiles) else 1
     tiles = [_to_rgb(t) if channels == 3 else t for t in tiles]
     h, w = tiles[0].shape[:2]

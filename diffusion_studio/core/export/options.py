@@ -19,6 +19,7 @@ __all__ = [
     "PALETTES",
     "FORMATS",
     "ANIMATION_FORMATS",
+    "AUTO_SHORT_SIDE",
     "MAX_EXPORT_FRAMES",
     "format_for_path",
 ]
@@ -40,6 +41,8 @@ FORMATS = {
     ".mp4": "mp4",
 }
 ANIMATION_FORMATS = ("gif", "webp", "apng", "mp4")
+#: with ``scale=None`` a frame is enlarged (by a whole factor) until its short side is at least this
+AUTO_SHORT_SIDE = 256
 
 # The range of each option (core.validation checks them; the CLI flags and GUI forms share them).
 #: the most frames one export writes (about 14 minutes at 12 fps)
@@ -69,12 +72,18 @@ StripFrames = Annotated[int, Field(ge=1, le=100)]
 class ExportOptions:
     """Everything about an export except the frames and the path.
 
+    The defaults are made for people looking at the file: ``scale=None`` enlarges each frame by the
+    smallest whole factor that makes its short side at least :data:`AUTO_SHORT_SIDE` pixels
+    (nearest-neighbour, so a 16 px sample stays crisp instead of a thumbnail), ``caption`` writes t
+    and ᾱ_t under each frame, and ``column_labels`` names the x_t / x̂0 / ε̂ columns of the
+    side-by-side view. ``scale=1.0, caption=False, column_labels=False`` gives the bare pixels.
+
     ``t_range`` is an inclusive (low, high) range of timesteps (the final clean frame has t = -1 and is
     kept when ``low <= 0``); ``max_frames`` picks that many frames by ``spacing``, always keeping the
-    first and the last. ``scale`` resizes each composed frame (nearest-neighbour when enlarging, so small
-    samples stay crisp). ``hold_last_s`` keeps the last frame on screen that long before looping.
-    ``sample_index`` exports one sample of the batch instead of the grid; ``quality`` is for WebP/MP4
-    (100 = lossless WebP); ``strip_frames`` is how many frames a contact strip shows.
+    first and the last. A number ``scale`` resizes each composed frame by that factor (nearest-neighbour
+    when enlarging, Lanczos when shrinking). ``hold_last_s`` keeps the last frame on screen that long
+    before looping. ``sample_index`` exports one sample of the batch instead of the grid; ``quality`` is
+    for WebP/MP4 (100 = lossless WebP); ``strip_frames`` is how many frames a contact strip shows.
     """
 
     view: Literal[VIEWS] = "x_t"
@@ -84,11 +93,12 @@ class ExportOptions:
     fps: FramesPerSecond = 12.0
     hold_last_s: HoldSeconds = 1.0
     loop: bool = True
-    scale: Scale = 1.0
+    scale: Optional[Scale] = None
     grid_columns: Optional[GridColumns] = None
     padding: Padding = 2
     pad_color: tuple[ColourByte, ColourByte, ColourByte] = (255, 255, 255)
-    caption: bool = False
+    caption: bool = True
+    column_labels: bool = True
     palette: Literal[PALETTES] = "high"
     quality: Quality = 90
     strip_frames: StripFrames = 10

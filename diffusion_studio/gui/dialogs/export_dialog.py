@@ -3,7 +3,8 @@
 ``ExportDialog(frames, parent)`` exports a list of ChainFrames (or any frames core.export takes);
 ``ExportDialog.for_forward(state, parent)`` exports the forward process of the app's image, schedule
 and seed, with a field for the timesteps. The export runs in a superqt worker over
-``core.export.iter_export``; Cancel stops it between frames and nothing is written.
+``core.export.iter_export``; Cancel stops it between frames and nothing is written. Given the app's
+``state``, the dialog starts in the folder of the last export and remembers where this one went.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ...core.errors import InputError
 from ...core.export import ForwardFrameSource, mp4_backend, output_kind
 from ...core.export.writers import MP4_MISSING
 from .. import theme
+from ..state import AppState
 from .export_form import ExportOptionsForm
 from .export_jobs import ExportOutcome, export_job, preview_job
 
@@ -72,11 +74,17 @@ class ExportDialog(QDialog):
     previewReady = Signal()
 
     def __init__(self, frames, parent: QWidget | None = None, *, title: str = "Export chain",
-                 default_path: str | Path | None = None, forward_state=None):
+                 default_path: str | Path | None = None, file_name: str = "diffusion_chain.gif",
+                 state: AppState | None = None, forward_state: AppState | None = None):
+        """``default_path`` wins; else ``file_name`` in the folder of the app's last export (``state``)."""
         super().__init__(parent)
         self.setWindowTitle(title)
         self._frames = frames
         self._state = forward_state
+        self._app_state = state if state is not None else forward_state
+        if default_path is None:
+            last = self._app_state.export_folder if self._app_state is not None else None
+            default_path = (last if last is not None and last.is_dir() else Path.home()) / file_name
         self._worker = None
         self._preview_worker = None
         self._preview_pending = False
@@ -87,7 +95,7 @@ class ExportDialog(QDialog):
         views = self._available_views(frames)
         max_t = forward_state.schedule.num_timesteps - 1 if forward_state is not None else self._max_t(frames)
         self.form = ExportOptionsForm(views, forward=forward_state is not None, max_t=max_t)
-        self.path_edit = QLineEdit(str(default_path or Path.home() / "diffusion_chain.gif"))
+        self.path_edit = QLineEdit(str(default_path))
         self.path_edit.setMinimumWidth(320)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -181,8 +189,7 @@ class ExportDialog(QDialog):
         if state.image is None:
             raise InputError("Open an image first (File > Open Image…); the forward export noises it")
         stem = Path(state.image_name or "image").stem or "image"
-        default = Path.home() / f"{stem}_forward.gif"
-        return cls(None, parent, title="Export forward animation", default_path=default, forward_state=state)
+        return cls(None, parent, title="Export forward animation", file_name=f"{stem}_forward.gif", forward_state=state)
 
     @staticmethod
     def _hbox(*widgets) -> QWidget:
@@ -359,6 +366,9 @@ class ExportDialog(QDialog):
             self._fail(str(outcome.error) or type(outcome.error).__name__)
             return
         result = outcome.result
+        if not result.cancelled and self._app_state is not None:
+            written = Path(self.path_edit.text().strip()).expanduser()
+            self._app_state.set_export_folder(written if self.kind == "frames" else written.parent)
         self.progress.setValue(0 if result.cancelled else 1000)
         self._show_message(result.summary(), success=not result.cancelled)
         self.exportFinished.emit(result)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.export import ExportOptions
+from ...core.export import AUTO_SHORT_SIDE, ExportOptions
 
 __all__ = ["ExportOptionsForm", "VIEW_LABELS"]
 
@@ -87,11 +87,13 @@ class ExportOptionsForm(QWidget):
         form.addRow("Speed", _row(self.fps, QLabel("hold last"), self.hold, self.loop))
 
         self.scale = QDoubleSpinBox()
-        self.scale.setRange(0.1, 16.0)
+        self.scale.setRange(0.0, 16.0)  # 0 reads "Auto"
         self.scale.setSingleStep(1.0)
-        self.scale.setValue(1.0)
+        self.scale.setSpecialValueText(f"Auto (at least {AUTO_SHORT_SIDE} px)")
+        self.scale.setValue(0.0)
         self.scale.setPrefix("× ")
-        self.scale.setToolTip("Enlarging uses nearest-neighbour, so small samples stay crisp")
+        self.scale.setToolTip(f"Auto enlarges small frames by a whole factor to at least {AUTO_SHORT_SIDE} px on the "
+                              "short side. Enlarging uses nearest-neighbour, so small samples stay crisp.")
         form.addRow("Scale", self.scale)
 
         self.columns = QSpinBox()
@@ -109,7 +111,12 @@ class ExportOptionsForm(QWidget):
         form.addRow("Batch grid", _row(QLabel("columns"), self.columns, QLabel("padding"), self.padding, self.pad_color))
 
         self.caption = QCheckBox("Write t and ᾱ_t under each frame")
+        self.caption.setChecked(True)
+        self.column_labels = QCheckBox("Name the three pictures above them")
+        self.column_labels.setChecked(True)
+        self.column_labels.setToolTip("With all three side by side: x_t, x̂0 and ε̂ (or x0 and ε for the forward process)")
         form.addRow("Caption", self.caption)
+        form.addRow("Labels", self.column_labels)
 
         self.palette = QComboBox()
         self.palette.addItem("High quality (adaptive, dithered when smooth)", "high")
@@ -132,8 +139,13 @@ class ExportOptionsForm(QWidget):
             box.valueChanged.connect(self.changed)
         for combo in (self.view, self.spacing, self.palette):
             combo.currentIndexChanged.connect(self.changed)
-        for check in (self.loop, self.caption):
+        for check in (self.loop, self.caption, self.column_labels):
             check.toggled.connect(self.changed)
+        self.view.currentIndexChanged.connect(self._sync_labels_row)
+        self._sync_labels_row()
+
+    def _sync_labels_row(self) -> None:
+        self.column_labels.setEnabled(self.view.currentData() == "side_by_side")
 
     def set_max_t(self, max_t: int) -> None:
         at_end = self.t_high.value() == self.t_high.maximum()
@@ -182,11 +194,12 @@ class ExportOptionsForm(QWidget):
             fps=self.fps.value(),
             hold_last_s=self.hold.value(),
             loop=self.loop.isChecked(),
-            scale=self.scale.value(),
+            scale=self.scale.value() or None,
             grid_columns=self.columns.value() or None,
             padding=self.padding.value(),
             pad_color=(self._pad_color.red(), self._pad_color.green(), self._pad_color.blue()),
             caption=self.caption.isChecked(),
+            column_labels=self.column_labels.isChecked(),
             palette=self.palette.currentData(),
             quality=self.quality.value(),
             strip_frames=self.strip_frames.value(),

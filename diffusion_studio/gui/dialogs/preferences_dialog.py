@@ -56,6 +56,8 @@ class PreferencesDialog(QDialog):
         buttons.accepted.connect(self._on_accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        # Nothing in here grows: the dialog keeps its natural size (shrunk, the wrapped note squashed the rows).
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetFixedSize)
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)

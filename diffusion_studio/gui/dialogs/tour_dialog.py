@@ -1,4 +1,8 @@
-"""A short first-launch tour of the panels: a few pages, Back / Next / Skip. Shown once."""
+"""A short first-launch tour of the panels: a few pages, Back / Next / Skip. Shown once.
+
+Each page after the first is titled with a panel's real name (a dock's title, or the forward
+explorer's) and writes the symbols as the panels do: x<sub>t</sub>, ᾱ<sub>t</sub>, x₀ (rich text).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QStacke
 
 __all__ = ["TourDialog", "TOUR_PAGES"]
 
-#: (title, text) of each page, in order.
+_FORMULA = "x<sub>t</sub> = √ᾱ<sub>t</sub>·x₀ + √(1−ᾱ<sub>t</sub>)·ε"
+
+#: (title, rich text) of each page, in order; from the second page on, the title is a panel's name.
 TOUR_PAGES: tuple[tuple[str, str], ...] = (
     (
         "Welcome to Diffusion Studio",
@@ -16,25 +22,27 @@ TOUR_PAGES: tuple[tuple[str, str], ...] = (
     ),
     (
         "Forward process",
-        "The centre shows x₀ (your image), x_t and the noise ε. Drag the t slider or use ← / → to add "
-        "noise step by step: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε. Drop any image on the window, paste one, "
-        "or use File ▸ Open.",
+        "The middle of the window shows x₀ (your image), x<sub>t</sub> and the noise ε. Drag the "
+        f"t slider or press ← / → to add noise step by step: {_FORMULA}. Drop any image on the "
+        "window, paste one, or use File ▸ Open Image.",
     ),
     (
-        "Schedules",
-        "The Schedules panel plots β_t, ᾱ_t and the signal-to-noise ratio. Add schedules to compare them, "
+        "Schedule lab",
+        "The Schedule lab tab plots β<sub>t</sub>, ᾱ<sub>t</sub>, √ᾱ<sub>t</sub>, √(1−ᾱ<sub>t</sub>) "
+        "and the signal-to-noise ratio of the forward process's schedule. Add other schedules to compare, "
         "edit their parameters live, and drag the cursor to move t in the forward view.",
     ),
     (
-        "Training",
-        "The Training panel trains a small U-Net on a folder of your images — or the built-in handwritten "
-        "digits — in the background, on your GPU or CPU. Watch the loss and samples as it learns.",
+        "Train",
+        "The Train tab trains a small U-Net on a folder of your images — or the built-in handwritten "
+        "digits — in the background, on your GPU or CPU. Watch the loss and the samples as it learns.",
     ),
     (
-        "Sampling and export",
-        "The Sampling panel runs the reverse chain with the bundled demo model or one you trained, and "
-        "plays it frame by frame: x_t, the model's guess x̂₀, and its noise estimate ε̂. Export any of it "
-        "as a GIF, WebP, APNG, PNG frames or MP4.",
+        "Sample",
+        "The Sample tab runs the reverse chain with the bundled demo model or one you trained, and "
+        "plays it frame by frame: x<sub>t</sub>, the model's guess of x₀ and its guess of the noise ε. "
+        "Compare two samplers from the same noise, and export any of it as a GIF, WebP, APNG, PNG "
+        "frames or MP4.",
     ),
 )
 
@@ -52,6 +60,7 @@ class TourDialog(QDialog):
             page = QWidget()
             heading = QLabel(f"<h3>{title}</h3>")
             body = QLabel(text)
+            body.setTextFormat(Qt.TextFormat.RichText)
             body.setWordWrap(True)
             body.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             box = QVBoxLayout(page)

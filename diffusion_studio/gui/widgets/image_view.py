@@ -80,6 +80,15 @@ class ImageView(QWidget):
     def title(self) -> str:
         return self._title.text()
 
+    @property
+    def graphics(self) -> pg.GraphicsLayoutWidget:
+        """The pyqtgraph canvas (its ``viewport()`` takes the mouse; its ``scene()`` emits hovers and clicks)."""
+        return self._graphics
+
+    def readout_text(self) -> str:
+        """The pixel readout under the image ("x 2, y 3:  255 0 128 [...]"), blank when not hovering."""
+        return self._readout.text()
+
     def image(self) -> np.ndarray | None:
         """The array last shown (the same object that was passed in)."""
         return self._image

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from .settings import SamplerSettings, SamplerSettingsForm
+from .settings import SamplerSettings, SamplerSettingsForm, sampler_label
 
-__all__ = ["CompareControls", "paired_index", "compare_requests_order"]
+__all__ = ["CompareControls", "paired_index", "compare_requests_order", "chain_header", "compare_note"]
 
 
 def paired_index(other_frames, alphas_cumprod: float) -> int:
@@ -26,6 +26,33 @@ def compare_requests_order(first: SamplerSettings, second: SamplerSettings) -> t
     return (0, 1) if first.steps >= second.steps else (1, 0)
 
 
+def _eta(settings: SamplerSettings) -> float:
+    """How much fresh noise a step draws, as DDIM's η: DDPM is η = 1, DPM-Solver++ (an ODE solver) η = 0."""
+    return {"ddpm": 1.0, "ddim": float(settings.eta)}.get(settings.sampler, 0.0)
+
+
+def chain_header(settings: SamplerSettings) -> str:
+    """"DDIM · 100 steps · η = 0": what tells two compared chains apart (their seed is the same)."""
+    return f"{sampler_label(settings.sampler)} · {settings.steps} steps · η = {_eta(settings):g}"
+
+
+def _draws(settings: SamplerSettings) -> str:
+    name = sampler_label(settings.sampler)
+    if settings.sampler == "ddpm":
+        return "DDPM draws fresh noise at every step"
+    if settings.sampler == "ddim":
+        return f"DDIM with η = {settings.eta:g} " + ("draws some at every step" if settings.eta > 0 else "draws none")
+    return f"{name} draws none"
+
+
+def compare_note(main: SamplerSettings, other: SamplerSettings) -> str:
+    """One line on why two chains from the same seed end on the same images or on different ones."""
+    start = f"Both chains start from the same noise (seed {main.seed})"
+    if _eta(main) > 0 or _eta(other) > 0:
+        return f"{start}, yet they end apart: {_draws(main)}; {_draws(other)}."
+    return f"{start} and neither draws any after it: they end on nearly the same images."
+
+
 class CompareControls(QWidget):
     """The second sampler (its own sampler, steps and η; seed, batch and device are shared)."""
 
@@ -33,8 +60,8 @@ class CompareControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        note = QLabel("Same seed and model as above; the two chains are shown side by side, "
-                      "paired by noise level (ᾱ_t), not by step number.")
+        note = QLabel("Same seed and model as above; the chains are shown side by side (this one on the "
+                      "right), paired by noise level (ᾱ<sub>t</sub>), not by step number.")
         note.setWordWrap(True)
         note.setProperty("role", "muted")
         self.form = SamplerSettingsForm(with_batch_and_device=False)

@@ -7,7 +7,7 @@ import html
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
 from ... import theme
 from ...widgets.image_view import ImageView
@@ -19,10 +19,13 @@ __all__ = ["FrameView"]
 class FrameView(QWidget):
     """Shows ``compose_frame(frame, view, sample)``; a click on a grid tile emits ``sampleClicked(i)``.
 
-    A click on the single large sample emits ``sampleClicked(-1)`` (back to the grid).
+    A click on the single large sample emits ``sampleClicked(-1)`` (back to the grid). A click that
+    brings the keyboard focus into the view only does that (``focusClicked``): a person clicking
+    to use Space and the arrows must not find one sample followed — and exported — instead of all.
     """
 
     sampleClicked = Signal(int)
+    focusClicked = Signal()
 
     def __init__(self, title: str = "", parent: QWidget | None = None):
         super().__init__(parent)
@@ -44,7 +47,9 @@ class FrameView(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.image_view, 1)
         layout.addWidget(self._stats)
+        self._focus_came_with_press = False  # the last mouse press brought the keyboard focus in
         self.image_view.image_item.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        QApplication.instance().focusChanged.connect(self._on_focus_changed)
         theme.theme_manager().changed.connect(self._on_theme_changed)
 
     # -- public API ------------------------------------------------------------------------
@@ -122,8 +127,22 @@ class FrameView(QWidget):
     def _on_theme_changed(self, _colors) -> None:
         self._render()  # the gaps between tiles take the canvas colour
 
+    def _holds(self, widget: QWidget | None) -> bool:
+        return widget is not None and (widget is self or self.isAncestorOf(widget))
+
+    def _on_focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        # Qt moves the focus on a press before the press reaches the view: note that it came with one.
+        pressed = QApplication.mouseButtons() != Qt.MouseButton.NoButton
+        self._focus_came_with_press = pressed and self._holds(new) and not self._holds(old)
+
     def _on_scene_clicked(self, event) -> None:
         if self._layout is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        if self._focus_came_with_press or not self._holds(QApplication.focusWidget()):
+            self._focus_came_with_press = False
+            self.image_view.graphics.setFocus(Qt.FocusReason.MouseFocusReason)  # the keys come here now
+            event.accept()
+            self.focusClicked.emit()
             return
         pos: QPointF = self.image_view.image_item.mapFromScene(event.scenePos())
         if not self.image_view.image_item.boundingRect().contains(pos):

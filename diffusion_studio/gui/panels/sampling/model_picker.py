@@ -15,6 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.checkpoint import DEMO_MODEL_DIR, list_runs
+from ....core.errors import InputError
+
 __all__ = ["ModelPicker", "demo_model_dir"]
 
 DEMO_LABEL = "Demo model (bundled)"
@@ -22,21 +25,13 @@ _CUSTOM_PREFIX = "Opened: "
 
 
 def demo_model_dir() -> Path:
-    try:
-        from ....core.checkpoint import DEMO_MODEL_DIR
-    except ImportError:
-        from ....core.paths import resource_path
-
-        return resource_path("demo_model")
     return Path(DEMO_MODEL_DIR)
 
 
 def _list_runs() -> list:
     try:
-        from ....core.checkpoint import list_runs
-
         return list(list_runs())
-    except Exception:  # noqa: BLE001 - an unreadable runs folder must not hide the demo model
+    except (OSError, InputError):  # an unreadable runs folder must not hide the demo model
         return []
 
 
@@ -84,6 +79,10 @@ class ModelPicker(QWidget):
         self.refresh_runs()
 
     # -- public API ------------------------------------------------------------------------
+    def current_text(self) -> str:
+        """What the model box shows ("Demo model (bundled)", "Run: …", "Opened: …")."""
+        return self._combo.currentText()
+
     def current_path(self) -> Path | None:
         data = self._combo.currentData()
         return Path(data) if data else None
@@ -105,7 +104,7 @@ class ModelPicker(QWidget):
             self._combo.clear()
             self._combo.addItem(DEMO_LABEL, str(demo_model_dir()))
             for run in _list_runs():
-                step = f" · step {run.step:,}" if getattr(run, "step", None) is not None else ""
+                step = f" · step {run.step:,}" if run.step else ""
                 self._combo.addItem(f"Run: {run.name}{step}", str(run.path))
             for path in extra:
                 self._add_custom(path)

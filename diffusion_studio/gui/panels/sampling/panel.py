@@ -1,6 +1,6 @@
 """The sampling panel: pick a model and a sampler, watch the reverse chain, compare, SDEdit, export.
 
-Wiring only: chains run in ``worker.sample_chains`` (core.chain underneath) on a superqt worker;
+Wiring only: chains run in ``core.sampling.sample_chains`` (core.chain underneath) on a superqt worker;
 ``viewer.ChainViewer`` holds and shows the frames; the timeline owns the current frame index.
 """
 
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from ... import theme
 from ...state import AppState
-from .compare import CompareControls, compare_requests_order
+from .compare import CompareControls, chain_header, compare_note, compare_requests_order
 from .model_picker import ModelPicker, demo_model_dir
 from .sdedit import SDEditControls
 from .settings import SamplerSettingsForm
@@ -71,16 +71,18 @@ class SamplingPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
         layout.setSpacing(theme.SPACING + 4)
-        layout.addWidget(self._controls_scroll)
+        layout.addWidget(self._controls_column)
         layout.addWidget(self.viewer, 1)
 
-        for key, slot in ((Qt.Key.Key_Space, self.timeline.toggle_play),
-                          (Qt.Key.Key_Left, lambda: self.viewer.user_step(-1)),
-                          (Qt.Key.Key_Right, lambda: self.viewer.user_step(1)),
-                          (Qt.Key.Key_Home, lambda: self.viewer.user_step(-self.timeline.count)),
-                          (Qt.Key.Key_End, lambda: self.viewer.user_step(self.timeline.count))):
+        for key, description, slot in (  # the description is what Help › Keyboard Shortcuts lists
+                (Qt.Key.Key_Space, "Play / pause the chain", self.timeline.toggle_play),
+                (Qt.Key.Key_Left, "Previous frame", lambda: self.viewer.user_step(-1)),
+                (Qt.Key.Key_Right, "Next frame", lambda: self.viewer.user_step(1)),
+                (Qt.Key.Key_Home, "First frame (pure noise)", lambda: self.viewer.user_step(-self.timeline.count)),
+                (Qt.Key.Key_End, "Last frame (the samples)", lambda: self.viewer.user_step(self.timeline.count))):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(description)
             shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
@@ -125,24 +127,28 @@ class SamplingPanel(QWidget):
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 6, 0)
         column_layout.setSpacing(theme.SPACING)
-        for title, widget, extras in (("Model", self.model_picker, ()),
-                                      ("Sampler", self.settings_form, (buttons, self.progress)),
-                                      ("Compare with", self.compare_controls, ()),
-                                      ("Your image (SDEdit)", self.sdedit_controls, ())):
+        for title, widget in (("Model", self.model_picker), ("Sampler", self.settings_form),
+                              ("Compare with", self.compare_controls), ("Your image (SDEdit)", self.sdedit_controls)):
             box = QGroupBox(title)
             box_layout = QVBoxLayout(box)
             box_layout.setSpacing(6)
             box_layout.addWidget(widget)
-            for extra in extras:
-                box_layout.addLayout(extra) if isinstance(extra, QHBoxLayout) else box_layout.addWidget(extra)
             column_layout.addWidget(box)
         column_layout.addStretch(1)
-        self._controls_scroll = QScrollArea()
-        self._controls_scroll.setWidget(column)
-        self._controls_scroll.setWidgetResizable(True)
-        self._controls_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self._controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._controls_scroll.setFixedWidth(max(280, column.sizeHint().width() + 16))
+        scroll = QScrollArea()
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The settings scroll; Sample, Stop and the progress stay under them, in reach on a short screen.
+        self._controls_column = QWidget()
+        layout = QVBoxLayout(self._controls_column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        self._controls_column.setFixedWidth(max(280, column.sizeHint().width() + 16))
 
     # -- public API (the buttons call these; so do tests) ---------------------------------------
     @property
@@ -165,11 +171,13 @@ class SamplingPanel(QWidget):
         self._start([ChainRequest(settings.describe(), settings)], mode="sample")
 
     def start_compare(self) -> None:
+        """The sampler above (left) against the one under "Compare with" (right), from the same noise."""
         first = self.settings_form.settings()
         second = self.compare_controls.settings_against(first)
-        pair = (ChainRequest(first.describe(), first), ChainRequest(second.describe(), second))
-        a, b = compare_requests_order(first, second)
-        self._start([pair[a], pair[b]], mode="compare")
+        pair = (ChainRequest(chain_header(first), first), ChainRequest(chain_header(second), second))
+        order = compare_requests_order(first, second)  # the chain with more steps runs first and drives
+        self._start([pair[order[0]], pair[order[1]]], mode="compare", sides=order,
+                    note=compare_note(first, second))
 
     def start_sdedit(self) -> None:
         image = self.state.image
@@ -199,15 +207,16 @@ class SamplingPanel(QWidget):
         return [dataclasses.replace(f, x_t=f.x_t[keep], pred_x0=f.pred_x0[keep], pred_noise=f.pred_noise[keep])
                 for f in frames]
 
-    def open_export_dialog(self) -> None:
+    def open_export_dialog(self):
+        """The export dialog over what is shown (returned), or None with a message when nothing is."""
         frames = self.frames_for_export()
         if not frames:
             self.message.show_message("Nothing to export yet: sample a chain first.", "info")
-            return
+            return None
         from ...dialogs.export_dialog import ExportDialog
 
         label = self.chains[0].label
-        dialog = ExportDialog(frames, parent=self, title=f"Export chain: {label}")
+        dialog = ExportDialog(frames, parent=self, title=f"Export chain: {label}", state=self.state)
         view = "side_by_side" if self.viewer.view == "all" else self.viewer.view
         index = dialog.form.view.findData(view)
         if index >= 0:
@@ -215,9 +224,11 @@ class SamplingPanel(QWidget):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._export_dialog = dialog
         dialog.open()
+        return dialog
 
     # -- running ---------------------------------------------------------------------------------
-    def _start(self, requests: list[ChainRequest], mode: str) -> None:
+    def _start(self, requests: list[ChainRequest], mode: str, *, sides: tuple[int, int] = (0, 1),
+               note: str = "") -> None:
         if self._worker is not None:
             self.message.show_message("A chain is still running: stop it first.", "info")
             return
@@ -228,7 +239,7 @@ class SamplingPanel(QWidget):
         device = requests[0].settings.device
         model = self._loaded if self._loaded_key == (str(path), device) else path
         self._run_key = (str(path), device)
-        self.viewer.reset(mode)
+        self.viewer.reset(mode, sides=sides, note=note)
         self._pending_reference = requests[0].start_image if mode == "sdedit" else None
         self._stop = StopFlag()
         self._run_status = "done"

@@ -75,8 +75,13 @@ class SDEditControls(QWidget):
                                  self._model_alphas_cumprod)
 
     def source_text(self) -> str:
+        """The line about the forward view's image and t, brought up to date first."""
         if self._stale:
             self._update()
+        return self._source.text()
+
+    def shown_text(self) -> str:
+        """The line as it is on screen now (off screen it waits for the panel to be shown)."""
         return self._source.text()
 
     def _on_timestep_changed(self, _t: int) -> None:

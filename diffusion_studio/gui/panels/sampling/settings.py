@@ -19,12 +19,7 @@ from ....core.samplers import SAMPLER_NAMES
 from ....core.sampling import SamplerSettings, default_steps, sampler_label
 from ...devices import detect_devices
 
-__all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_choices", "device_choices"]
-
-
-def sampler_choices() -> list[str]:
-    """The samplers core provides, in its order."""
-    return list(SAMPLER_NAMES)
+__all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_label", "device_choices"]
 
 
 def device_choices(devices: list) -> list[tuple[str, str]]:
@@ -45,7 +40,7 @@ class SamplerSettingsForm(QWidget):
     def __init__(self, parent: QWidget | None = None, *, with_batch_and_device: bool = True):
         super().__init__(parent)
         self._sampler_box = QComboBox(toolTip="How the reverse chain steps from noise to image")
-        for name in sampler_choices():
+        for name in SAMPLER_NAMES:
             self._sampler_box.addItem(sampler_label(name), name)
         self._steps = QSpinBox(toolTip="Number of denoising steps, spread over the model's T timesteps")
         self._steps.setRange(1, 10000)

@@ -108,6 +108,10 @@ class TimelinePlayer(QWidget):
         return self._mode_box.currentText()
 
     # -- commands --------------------------------------------------------------------------
+    def position_text(self) -> str:
+        """"7 / 20": the frame shown and how many there are."""
+        return self._position_label.text()
+
     def set_count(self, count: int, follow_end: bool = False) -> None:
         """Frames available: 0 … count-1. ``follow_end`` jumps to the newest (live view)."""
         count = max(0, int(count))

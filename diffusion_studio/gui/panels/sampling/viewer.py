@@ -1,7 +1,8 @@
 """The right half of the sampling panel: view switches, one or two chains, the schedule plot, the timeline.
 
 Holds the chains' frames. Chain 0 drives the timeline; chain 1 (compare mode) shows its frame at
-the same noise level as chain 0's current frame.
+the same noise level as chain 0's current frame. Where each chain is shown is the panel's choice
+(``reset(..., sides=...)``): in compare mode the main chain is on the left whichever one drives.
 """
 
 from __future__ import annotations
@@ -73,10 +74,16 @@ class ChainViewer(QWidget):
         view_row.addStretch(1)
         self._view_row = view_row
 
-        self.views = [FrameView(), FrameView()]
+        self.views = [FrameView(), FrameView()]  # left, right
         for frame_view in self.views:
             frame_view.sampleClicked.connect(lambda i: self.follow_sample(None if i < 0 else i))
+            frame_view.focusClicked.connect(self._on_focus_click)
         self.views[1].hide()
+        self._sides = (0, 1)  # the view (0 left, 1 right) of chain 0 and of chain 1
+        self.compare_note = QLabel()
+        self.compare_note.setWordWrap(True)
+        self.compare_note.setProperty("role", "muted")
+        self.compare_note.hide()
         self.reference_view = ImageView("Your image, as the model sees it")
         self.reference_view.hide()
         self.schedule_plot = ScheduleMarkerPlot()
@@ -109,6 +116,7 @@ class ChainViewer(QWidget):
         layout.addWidget(self.message)
         layout.addLayout(view_row)
         layout.addLayout(images, 1)
+        layout.addWidget(self.compare_note)
         layout.addWidget(self.timeline)
         self._sync_follow_row()
         theme.theme_manager().changed.connect(self._on_theme_changed)
@@ -127,9 +135,15 @@ class ChainViewer(QWidget):
         self._view_row.addWidget(widget)
 
     # -- chains --------------------------------------------------------------------------------
-    def reset(self, mode: str) -> None:
-        """Forget the frames; show one chain ("sample"), two ("compare") or one plus the input ("sdedit")."""
+    def reset(self, mode: str, *, sides: tuple[int, int] = (0, 1), note: str = "") -> None:
+        """Forget the frames; show one chain ("sample"), two ("compare") or one plus the input ("sdedit").
+
+        ``sides``: the view (0 left, 1 right) that shows chain 0 and chain 1; ``note``: a line under
+        the views (what a comparison shows)."""
         self.chains = []
+        self._sides = tuple(sides)
+        self.compare_note.setText(note)
+        self.compare_note.setVisible(bool(note))
         self.timeline.set_count(0)
         self.follow_live = True
         for frame_view in self.views:
@@ -144,7 +158,7 @@ class ChainViewer(QWidget):
         expected = -(-(len(timesteps) + 1) // max(1, stride))
         chain = Chain(label, [], tuple(timesteps), expected)
         self.chains.append(chain)
-        self.views[index].set_title(label)
+        self.view_of_chain(index).set_title(label)
         self.schedule_plot.set_schedule(alphas_cumprod)
         ts = np.asarray(timesteps, dtype=np.int64)
         self.schedule_plot.set_visited(index, ts, np.asarray(alphas_cumprod)[ts] if ts.size else [])
@@ -164,6 +178,10 @@ class ChainViewer(QWidget):
         finally:
             self._programmatic = False
         self.show_index(self.timeline.index)
+
+    def view_of_chain(self, chain: int) -> FrameView:
+        """The view (left or right) that shows ``chain``."""
+        return self.views[self._sides[chain]]
 
     def show_reference(self, image: np.ndarray | None) -> None:
         if image is None:
@@ -195,18 +213,26 @@ class ChainViewer(QWidget):
             return
         driver = self.chains[0].frames
         frame = driver[min(index, len(driver) - 1)]
-        self.views[0].set_frame(frame, self.view, self.sample)
+        self.view_of_chain(0).set_frame(frame, self.view, self.sample)
         self.schedule_plot.set_current(0, frame.t, frame.alphas_cumprod)
         if len(self.chains) > 1 and self.chains[1].frames:
             other = self.chains[1].frames
             paired = other[paired_index(other, frame.alphas_cumprod)]
-            self.views[1].set_frame(paired, self.view, self.sample)
+            self.view_of_chain(1).set_frame(paired, self.view, self.sample)
             self.schedule_plot.set_current(1, paired.t, paired.alphas_cumprod)
 
     def _on_index_changed(self, index: int) -> None:
         if not self._programmatic:
             self.follow_live = False  # the user scrubbed or played: stop jumping to the newest frame
         self.show_index(index)
+
+    def follow_text(self) -> str:
+        """The line beside the view switches: which sample is followed, or how to follow one."""
+        return self._follow_label.text()
+
+    def _on_focus_click(self) -> None:
+        if self.sample is None:
+            self._follow_label.setText("The view has the keys now (Space, ←, →): click a sample to follow it")
 
     def _sync_follow_row(self) -> None:
         following = self.sample is not None

@@ -7,8 +7,8 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
-from ...core.forward import TimestepStats
-from .. import theme
+from ....core.forward import TimestepStats
+from ... import theme
 
 __all__ = ["TimestepNumbers"]
 
@@ -43,7 +43,7 @@ class TimestepNumbers(QWidget):
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(theme.SPACING * 2)
-        grid.setVerticalSpacing(5)
+        grid.setVerticalSpacing(3)
         self._values: dict[str, QLabel] = {}
         value_font = theme.mono_font()
         for row, (key, label_text, tooltip) in enumerate(_ROWS):

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from ...core.schedules import SCHEDULE_PARAMS
-from .. import theme
-from ..widgets.param_control import ParamControl
-from .schedule_entries import SCHEDULE_CHOICES, ScheduleEntry
+from ....core.schedules import SCHEDULE_PARAMS
+from ... import theme
+from ...widgets.param_control import ParamControl
+from ...schedule_choices import SCHEDULE_CHOICES
+from .entries import ScheduleEntry
 
 __all__ = ["ScheduleEditor", "ParamSpec", "PARAM_SPECS", "GUI_MAX_TIMESTEPS"]
 

@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import theme
-from .schedule_entries import SCHEDULE_CHOICES, ScheduleEntry
+from ... import theme
+from ...schedule_choices import SCHEDULE_CHOICES
+from .entries import ScheduleEntry
 
 __all__ = ["OverlayList"]
 

@@ -25,21 +25,21 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
-from ...core.atomic import atomic_write_bytes, check_writable_dir
-from ...core.errors import InputError
-from ...core.schedule_table import write_schedule_csv
-from ...core.schedules import NoiseSchedule, make_schedule
-from .. import theme
-from ..state import AppState
-from ..throttle import Throttle
-from ..widgets.message_strip import MessageStrip
-from ..widgets.on_screen import OnScreenWatch, is_on_screen
-from .schedule_editor import ScheduleEditor
-from .schedule_entries import ScheduleEntry
-from .schedule_overlays import OverlayList
-from .schedule_plots import QUANTITIES, X_MODES, SchedulePlots
-from .schedule_readout import ScheduleReadout
+from ....core.atomic import atomic_write_bytes, check_writable_dir
+from ....core.errors import InputError
+from ....core.schedule_table import write_schedule_csv
+from ....core.schedules import SCHEDULE_PARAMS, NoiseSchedule, make_schedule
+from ... import theme
+from ...state import AppState
+from ...widgets.message_strip import MessageStrip
+from ...widgets.on_screen import OnScreenWatch, is_on_screen
+from .editor import ScheduleEditor
+from .entries import ScheduleEntry
+from .overlays import OverlayList
+from .plots import QUANTITIES, X_MODES, SchedulePlots
+from .readout import ScheduleReadout
 
 __all__ = ["SchedulePanel", "READOUT_INTERVAL_MS"]
 
@@ -65,8 +65,7 @@ class SchedulePanel(QWidget):
         self._cursor_stale = False  # t changed while the panel was off screen
         self._on_screen_watch = OnScreenWatch(self, self._on_shown)
         # While t is dragged the table (rich text, slow to lay out) follows at up to 10 Hz.
-        self._readout_throttle = Throttle(self._refresh_readout, READOUT_INTERVAL_MS, self)
-        self._last_folder = Path.home()
+        self._readout_throttle = qthrottled(self._refresh_readout, READOUT_INTERVAL_MS)
 
         self.message_strip = MessageStrip()
         self.overlays = OverlayList()
@@ -268,6 +267,7 @@ class SchedulePanel(QWidget):
         primary = self.primary
         if schedule == primary.schedule and not primary.error:
             return
+        self._keep_edited_primary(schedule)
         primary.adopt(schedule)
         self.plots.update_entry(primary)
         self.overlays.refresh_entry(0, primary)
@@ -275,6 +275,18 @@ class SchedulePanel(QWidget):
             self.editor.load(primary)
         self._update_cursor()
         self._refresh_readout()
+
+    def _keep_edited_primary(self, incoming: NoiseSchedule) -> None:
+        """The forward view switches to another recipe while the lab's copy of its schedule holds the
+        user's own parameters: keep those as an overlay instead of dropping them without a word."""
+        old = self.primary.schedule
+        edited = old.zero_terminal_snr or dict(old.params) != SCHEDULE_PARAMS[old.name]
+        if not edited or incoming.name == old.name or any(e.schedule == old for e in self.entries[1:]):
+            return
+        current = self.overlays.current_row()
+        self._append(ScheduleEntry(old, self._free_color()))
+        self.overlays.set_entries(self.entries, max(current, 0))
+        self.state.show_status(f"Your edited {old.describe()} stays on the plots as an overlay", 6000)
 
     def _on_state_timestep_changed(self, _t: int) -> None:
         # The forward slider sends many t a second: off screen the panel catches up when shown.
@@ -357,14 +369,15 @@ class SchedulePanel(QWidget):
             self.message_strip.show_message(f"Export failed: {message}")
             return False
         self.message_strip.dismiss()
-        self._last_folder = path.parent
+        self.state.set_export_folder(path.parent)
         self.state.show_status(f"Saved {what} to {path}")
         return True
 
     def _export_with_dialog(self, kind: str) -> None:
         filters = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)", "csv": "CSV table (*.csv)"}
         stem = "schedules" if kind != "csv" else self.current_entry().schedule.name
-        path, _ = QFileDialog.getSaveFileName(self, "Export", str(self._last_folder / f"{stem}.{kind}"), filters[kind])
+        folder = self.state.export_folder or Path.home()
+        path, _ = QFileDialog.getSaveFileName(self, "Export", str(folder / f"{stem}.{kind}"), filters[kind])
         if not path:
             return
         if not path.lower().endswith(f".{kind}"):

@@ -20,42 +20,33 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
-from ...core.errors import InputError
-from ...core.forward import ForwardRenderer, timestep_stats
-from ...core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from .. import theme
-from ..state import AppState
-from ..throttle import Throttle
-from ..widgets.image_view import ImageView
-from ..widgets.timestep_slider import TimestepSlider
-from .forward_histogram import ForwardHistogram
-from .forward_numbers import TimestepNumbers
+from ....core.errors import InputError
+from ....core.forward import ForwardRenderer, timestep_stats
+from ....core.schedules import NoiseSchedule, make_schedule
+from ... import theme
+from ...schedule_choices import SCHEDULE_CHOICES
+from ...state import AppState
+from ...widgets.image_view import ImageView
+from ...widgets.timestep_slider import TimestepSlider
+from .histogram import ForwardHistogram
+from .numbers import TimestepNumbers
 
-__all__ = ["ForwardPanel", "SCHEDULE_CHOICES", "MAX_SEED"]
+__all__ = ["ForwardPanel", "MAX_SEED"]
 
-_SCHEDULE_LABELS = {
-    "linear": "linear (DDPM)",
-    "scaled_linear": "scaled_linear (Stable Diffusion)",
-    "squaredcos_cap_v2": "cosine (improved DDPM)",
-    "sigmoid": "sigmoid (GeoDiff)",
-    "quadratic": "quadratic",
-    "sigmoid_alphas_cumprod": "sigmoid on ᾱ (Chen 2023)",
-    "laplace": "laplace (Hang 2024)",
-}
-#: (label in the selector, canonical schedule name): every schedule core knows, aliases left out
-SCHEDULE_CHOICES: tuple[tuple[str, str], ...] = tuple(
-    (_SCHEDULE_LABELS.get(name, name), name) for name in SCHEDULE_NAMES if name not in SCHEDULE_ALIASES
-)
 MAX_SEED = 2**31 - 1
 MAX_TIMESTEPS_IN_SELECTOR = 10_000
 #: the longest side x_t is rendered at; views scale it to their size
 RENDER_MAX_SIDE = 512
 SIDE_COLUMN_WIDTH = 300
+#: below this height the controls move into the t slider's row, leaving the images more room
+COMPACT_BELOW_HEIGHT = 420
 #: the histogram's fastest rate while t is dragged (x_t and the numbers follow every t)
 HISTOGRAM_INTERVAL_MS = 100
 
@@ -77,7 +68,7 @@ class ForwardPanel(QWidget):
         self.frames_rendered = 0  # for tests and the status of coalescing
         # A histogram costs about as much as x_t itself: while dragging it follows at up to
         # 10 Hz, and always ends on the last t.
-        self._histogram_throttle = Throttle(self._update_histogram, HISTOGRAM_INTERVAL_MS, self)
+        self._histogram_throttle = qthrottled(self._update_histogram, HISTOGRAM_INTERVAL_MS)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self._build_controls()
@@ -134,7 +125,9 @@ class ForwardPanel(QWidget):
         self.histogram = ForwardHistogram()
 
     def _build_layout(self) -> None:
-        controls = QHBoxLayout()
+        self.controls_bar = QWidget()
+        controls = QHBoxLayout(self.controls_bar)
+        controls.setContentsMargins(0, 0, 0, 0)
         controls.setSpacing(theme.SPACING)
         for text, widget, tip in (
             ("Schedule", self.schedule_combo, self.schedule_combo.toolTip()),
@@ -148,10 +141,16 @@ class ForwardPanel(QWidget):
             controls.addWidget(widget)
             controls.addSpacing(theme.SPACING)
         controls.addWidget(self.new_noise_button)
-        controls.addStretch(1)
+        controls.addSpacing(theme.SPACING)
         self.image_info = QLabel()
         self.image_info.setProperty("role", "muted")
-        controls.addWidget(self.image_info)
+        self._top_row = QHBoxLayout()
+        self._top_row.addWidget(self.controls_bar)
+        self._top_row.addStretch(1)
+        self._top_row.addWidget(self.image_info)
+        self._bottom_row = QHBoxLayout()
+        self._bottom_row.setSpacing(theme.SPACING)
+        self._bottom_row.addWidget(self.timestep_slider, 1)
 
         views = QWidget()
         views_layout = QHBoxLayout(views)
@@ -160,11 +159,11 @@ class ForwardPanel(QWidget):
         for view in (self.x0_view, self.xt_view, self.noise_view):
             views_layout.addWidget(view, 1)
 
-        # Beside the images: the numbers at t, then the histogram of x_t's pixels.
+        # Beside the images: the numbers at t, then the histogram of x_t's pixels. A column that
+        # scrolls, so a short window (a laptop) keeps the images as large as it can.
         side = QWidget()
-        side.setFixedWidth(SIDE_COLUMN_WIDTH)
         side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(theme.SPACING, 0, 0, 0)
+        side_layout.setContentsMargins(theme.SPACING, 0, theme.SPACING, 0)
         side_layout.setSpacing(theme.SPACING)
         side_layout.addWidget(_heading("At this t"))
         side_layout.addWidget(self.numbers)
@@ -172,35 +171,63 @@ class ForwardPanel(QWidget):
         side_layout.addWidget(_heading("Pixel values of x<sub>t</sub>"))
         side_layout.addWidget(self.histogram, 1)
         side_layout.addStretch(1)
+        self.side_column = QScrollArea()
+        self.side_column.setWidget(side)
+        self.side_column.setWidgetResizable(True)
+        self.side_column.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.side_column.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_column.setFixedWidth(SIDE_COLUMN_WIDTH)
 
         middle = QHBoxLayout()
         middle.setSpacing(theme.SPACING)
         middle.addWidget(views, 1)
-        middle.addWidget(side, 0)
+        middle.addWidget(self.side_column, 0)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
         layout.setSpacing(theme.SPACING + 2)
-        layout.addLayout(controls)
+        layout.addLayout(self._top_row)
         layout.addLayout(middle, 1)
-        layout.addWidget(self.timestep_slider)
+        layout.addLayout(self._bottom_row)
 
     def _install_shortcuts(self) -> None:
         ten_percent = lambda: max(1, round(self.state.schedule.num_timesteps / 10))  # noqa: E731
-        bindings = (
-            (Qt.Key.Key_Right, lambda: self.step_timestep(1)),
-            (Qt.Key.Key_Left, lambda: self.step_timestep(-1)),
-            (Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Right, lambda: self.step_timestep(ten_percent())),
-            (Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_Left, lambda: self.step_timestep(-ten_percent())),
-            (Qt.Key.Key_Home, lambda: self.state.set_timestep(0)),
-            (Qt.Key.Key_End, lambda: self.state.set_timestep(self.state.schedule.num_timesteps - 1)),
+        shift = Qt.KeyboardModifier.ShiftModifier
+        bindings = (  # (key, what it does — Help › Keyboard Shortcuts lists it, slot)
+            (Qt.Key.Key_Right, "Next timestep", lambda: self.step_timestep(1)),
+            (Qt.Key.Key_Left, "Previous timestep", lambda: self.step_timestep(-1)),
+            (shift | Qt.Key.Key_Right, "t forward by 10 % of T", lambda: self.step_timestep(ten_percent())),
+            (shift | Qt.Key.Key_Left, "t back by 10 % of T", lambda: self.step_timestep(-ten_percent())),
+            (Qt.Key.Key_Home, "t = 0, the clean image", lambda: self.state.set_timestep(0)),
+            (Qt.Key.Key_End, "t = T−1, pure noise", lambda: self.state.set_timestep(self.state.schedule.num_timesteps - 1)),
         )
         self._shortcuts = []
-        for key, slot in bindings:
+        for key, description, slot in bindings:
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(description)
             shortcut.activated.connect(slot)
             self._shortcuts.append(shortcut)
+
+    # -- compact layout --------------------------------------------------------------------
+    @property
+    def compact(self) -> bool:
+        """Short panel (a laptop with a dock open): the controls share the t slider's row."""
+        return self.controls_bar.parentWidget() is not None and self._bottom_row.indexOf(self.controls_bar) >= 0
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        # Two thresholds, so a height near one does not flip the layout back and forth.
+        if not self.compact and self.height() < COMPACT_BELOW_HEIGHT:
+            self._set_compact(True)
+        elif self.compact and self.height() > COMPACT_BELOW_HEIGHT + 40:
+            self._set_compact(False)
+
+    def _set_compact(self, compact: bool) -> None:
+        source, target = (self._top_row, self._bottom_row) if compact else (self._bottom_row, self._top_row)
+        source.removeWidget(self.controls_bar)
+        target.insertWidget(0, self.controls_bar)
+        self.image_info.setVisible(not compact)  # the status bar names the image too
 
     # -- actions ---------------------------------------------------------------------------
     def step_timestep(self, delta: int) -> None:

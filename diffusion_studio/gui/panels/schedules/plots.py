@@ -18,10 +18,10 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from ...core.schedules import NoiseSchedule
-from .. import theme
-from ..widgets import plot_export
-from .schedule_entries import ScheduleEntry, compact_params, short_name
+from ....core.schedules import NoiseSchedule
+from ... import theme
+from ...widgets import plot_export
+from .entries import ScheduleEntry, compact_params, short_name
 
 __all__ = ["Quantity", "QUANTITIES", "SchedulePlots", "X_MODES", "curve_data"]
 
@@ -50,6 +50,8 @@ QUANTITIES: tuple[Quantity, ...] = (
 _BY_KEY = {q.key: q for q in QUANTITIES}
 #: x axis: t as a fraction t/(T−1) (schedules of any T line up) or the timestep t itself
 X_MODES = {"fraction": "t / (T − 1)", "timestep": "timestep t"}
+#: wider than this many heights, the plots go in one row (two rows would leave each too short to read)
+WIDE_ASPECT = 3.2
 #: where the legend goes, first visible wins (these curves leave the top-right corner free)
 _LEGEND_HOSTS = ("alphas_cumprod", "sqrt_alphas_cumprod", "log_snr")
 
@@ -88,6 +90,7 @@ class SchedulePlots(QWidget):
         self._entries: dict[int, ScheduleEntry] = {}  # by uid, for the legend's labels
         self._visible_keys: list[str] = [q.key for q in QUANTITIES]
         self._syncing_legend = False
+        self._max_columns = 3
         for quantity in QUANTITIES:
             self._create_plot(quantity)
         first = self.plots[QUANTITIES[0].key]
@@ -122,6 +125,10 @@ class SchedulePlots(QWidget):
         plot.setClipToView(True)
         plot.getViewBox().setMouseEnabled(x=True, y=False)  # wheel zooms t; values keep their full range
         plot.getAxis("left").setWidth(54)
+        for axis in ("left", "bottom"):
+            # pyqtgraph's SI prefix rescales a log axis of small values (β ≈ 1e-4 … 0.02) into
+            # "0.1 / 1 / 10 (x0.001)": the plain values are what the readout and the papers show.
+            plot.getAxis(axis).enableAutoSIPrefix(False)
         # ViewBoxes paint a border path even with no pen; the SVG export turns it into a
         # black frame. None skips the painting altogether.
         plot.getViewBox().border = None
@@ -137,12 +144,13 @@ class SchedulePlots(QWidget):
         self.plots[quantity.key], self.cursors[quantity.key], self.hover_lines[quantity.key] = plot, cursor, hover
 
     def _layout_plots(self) -> None:
-        """Put the visible plots in a grid of at most three columns (items are kept, not rebuilt)."""
+        """Put the visible plots in a grid (items are kept, not rebuilt): at most three columns, or
+        one row when the area is short and wide (a laptop's dock), so each plot keeps some height."""
         layout = self.graphics.ci
         for plot in self.plots.values():
             if plot in layout.items:
                 layout.removeItem(plot)
-        columns = min(len(self._visible_keys), 3) or 1
+        columns = min(len(self._visible_keys), self._max_columns) or 1
         for i, key in enumerate(self._visible_keys):
             layout.addItem(self.plots[key], row=i // columns, col=i % columns)
         for key, plot in self.plots.items():
@@ -165,6 +173,23 @@ class SchedulePlots(QWidget):
             self.legend.setVisible(host_key is not None)
         for key in self.plots:
             self.cursors[key].label.setVisible(bool(self._visible_keys) and key == self._visible_keys[0])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        max_columns = len(QUANTITIES) if self.width() > WIDE_ASPECT * self.height() else 3
+        if max_columns != self._max_columns:
+            self._max_columns = max_columns
+            one_row = max_columns > 3
+            for quantity in QUANTITIES:
+                # In one row each plot is narrow: the short name as its title, no axis label beside it.
+                plot = self.plots[quantity.key]
+                plot.setTitle(quantity.axis if one_row else quantity.title, size="9pt")
+                plot.showLabel("left", not one_row)
+            self._layout_plots()
+
+    def columns(self) -> int:
+        """How many plots sit side by side now."""
+        return min(len(self._visible_keys), self._max_columns) or 1
 
     # -- API -------------------------------------------------------------------------------
     def visible_quantities(self) -> list[str]:
@@ -282,6 +307,8 @@ class SchedulePlots(QWidget):
         self.legend.setBrush(pg.mkBrush(_with_alpha(c.base, 215)))
         self.legend.setPen(pg.mkPen(c.border))
         self.legend.setLabelTextColor(c.text)
+        for _sample, label in self.legend.items:  # the colour above reaches a label only with its next text
+            label.setText(label.text, color=c.text)
 
     # -- export ----------------------------------------------------------------------------
     def png_bytes(self, scale: float = 2.0) -> bytes:

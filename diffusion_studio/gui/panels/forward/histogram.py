@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from .. import theme
+from ... import theme
 
 __all__ = ["ForwardHistogram"]
 
@@ -25,7 +25,7 @@ class ForwardHistogram(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(110)  # the side column scrolls below that (a short laptop window)
         self.setMaximumHeight(340)
         item = self.getPlotItem()
         item.setLabel("bottom", "value (x₀ in [−1, 1])")

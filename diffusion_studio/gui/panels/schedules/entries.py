@@ -10,20 +10,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from ...core.schedules import SCHEDULE_PARAMS, NoiseSchedule, ScheduleError, make_schedule
+from ....core.schedules import SCHEDULE_PARAMS, NoiseSchedule, ScheduleError, make_schedule
 
-__all__ = ["ScheduleEntry", "SCHEDULE_CHOICES", "SHORT_NAMES", "short_name", "compact_params"]
-
-#: (label in the selector, canonical schedule name), in the order the selector lists them
-SCHEDULE_CHOICES: tuple[tuple[str, str], ...] = (
-    ("linear (DDPM)", "linear"),
-    ("scaled_linear (Stable Diffusion)", "scaled_linear"),
-    ("cosine (improved DDPM)", "squaredcos_cap_v2"),
-    ("sigmoid (GeoDiff)", "sigmoid"),
-    ("quadratic (DDPM code)", "quadratic"),
-    ("sigmoid on ᾱ (Chen 2023)", "sigmoid_alphas_cumprod"),
-    ("laplace (diffusers)", "laplace"),
-)
+__all__ = ["ScheduleEntry", "SHORT_NAMES", "short_name", "compact_params"]
 
 #: how a canonical name reads in legends and lists
 SHORT_NAMES: dict[str, str] = {"squaredcos_cap_v2": "cosine", "sigmoid_alphas_cumprod": "sigmoid ᾱ"}

@@ -8,8 +8,8 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from .. import theme
-from .schedule_entries import ScheduleEntry
+from ... import theme
+from .entries import ScheduleEntry
 
 __all__ = ["ScheduleReadout", "format_value"]
 
