@@ -95,6 +95,7 @@ def run(args) -> int:
     from ..core.export import parse_t_spec
     from ..core.playground import load_points
     from ..core.playground.render import ForwardFrames, RenderStyle, ReverseFrames
+    from ..core.playground.trajectories import build_sampler
     from ..core.schedules import make_schedule
     from .export_options import options_from_args, run_exports
 
@@ -104,6 +105,7 @@ def run(args) -> int:
     schedule = make_schedule(args.schedule, args.timesteps)
     data = load_points(args.data, args.points, seed=args.seed)
     sample_config = _sample_config(args)
+    build_sampler(sample_config, schedule, "epsilon")  # steps T cannot take fail here, before any training
     train_config = _train_config(args) if args.train_seconds > 0 else None
     try:
         style = RenderStyle(size=args.size, heatmap=not args.no_heatmap, paths=args.paths,

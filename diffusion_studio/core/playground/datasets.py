@@ -90,17 +90,21 @@ def check_points(points, what: str = "the points") -> np.ndarray:
         raise PlaygroundDataError(f"{what} hold {n} points; the playground takes at most {MAX_POINTS:,}")
     if not np.all(np.isfinite(array)):
         raise PlaygroundDataError(f"{what} contain NaN or infinite values")
-    if np.all(np.ptp(array, axis=0) == 0):
+    if np.all(array == array[0]):
         raise PlaygroundDataError(f"all of {what} are the same point; a data set needs at least 2 different points")
     return array
 
 
 def standardize(points: np.ndarray) -> np.ndarray:
-    """Shift to zero mean and scale to unit RMS distance from it (one factor: the shape keeps its aspect)."""
+    """Shift to zero mean and scale to unit RMS per axis, with one factor (the shape keeps its aspect)."""
     array = check_points(points)
+    array = array / np.abs(array).max()  # first to ~1: sums of squares of 1e300 would overflow
     centred = array - array.mean(axis=0)
     rms = math.sqrt(float(np.mean(np.sum(centred**2, axis=1))) / 2.0)
-    return centred / rms
+    scaled = centred / rms if rms > 0 else centred
+    if not (rms > 0 and np.isfinite(scaled).all() and np.ptp(scaled, axis=0).any()):
+        raise PlaygroundDataError("the points are too close together to be told apart after scaling")
+    return scaled
 
 
 def _check_count(num_points) -> int:

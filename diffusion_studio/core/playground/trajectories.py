@@ -40,17 +40,19 @@ FRAME_BUDGET_BYTES = 256 * 2**20
 
 
 def build_sampler(config: SampleConfig, schedule: NoiseSchedule, prediction: str) -> Sampler:
-    """The ``core.samplers`` sampler for ``config`` (x̂0 clipping off; steps capped at what T allows)."""
-    T = schedule.num_timesteps
+    """The ``core.samplers`` sampler for ``config``, x̂0 clipping off (2D data have no [−1, 1] range).
+
+    DDPM with ``steps`` ≥ T runs the full chain; DDIM and DPM-Solver++ refuse more steps than T
+    allows (a :class:`~diffusion_studio.core.samplers.SamplerError`, an ``InputError``).
+    """
     steps = config.resolved_steps
     options: dict = {"prediction": prediction, "clip_sample": False, "spacing": config.spacing}
     if config.sampler == "ddpm":
-        options["num_steps"] = None if steps >= T else steps
-    elif config.sampler == "ddim":
-        options["num_steps"] = min(steps, T)
-        options["eta"] = config.eta
+        options["num_steps"] = None if steps >= schedule.num_timesteps else steps
     else:
-        options["num_steps"] = min(steps, T - 1)
+        options["num_steps"] = steps
+    if config.sampler == "ddim":
+        options["eta"] = config.eta
     return make_sampler(config.sampler, schedule, **options)
 
 
@@ -161,7 +163,9 @@ def planned_frames(config: "SampleConfig", schedule: NoiseSchedule) -> int:
     return len(range(0, steps, stride)) + 1
 
 
-def _frame_stride(num_frames: int, particles: int, budget: int = FRAME_BUDGET_BYTES) -> int:
+def _frame_stride(num_frames: int, particles: int) -> int:
+    """Keep every k-th frame so positions, x̂0 and ε̂ (float32) of the run fit FRAME_BUDGET_BYTES."""
+    budget = FRAME_BUDGET_BYTES
     per_frame = particles * 2 * 4 * 3
     return max(1, -(-num_frames * per_frame // budget))
 

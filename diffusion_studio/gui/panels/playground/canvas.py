@@ -41,8 +41,11 @@ class _CanvasViewBox(pg.ViewBox):
     def mouseDragEvent(self, event, axis=None):  # noqa: N802 - pyqtgraph override
         if self._canvas.tool != "view" and event.button() == Qt.MouseButton.LeftButton:
             event.accept()
+            if event.isStart():  # the stroke begins where the button went down, not past the drag threshold
+                pressed = self.mapSceneToView(event.buttonDownScenePos())
+                self._canvas.strokeMoved.emit(pressed.x(), pressed.y(), True, False)
             position = self.mapSceneToView(event.scenePos())
-            self._canvas.strokeMoved.emit(position.x(), position.y(), event.isStart(), event.isFinish())
+            self._canvas.strokeMoved.emit(position.x(), position.y(), False, event.isFinish())
             return
         super().mouseDragEvent(event, axis)
 
@@ -60,7 +63,7 @@ class _CanvasViewBox(pg.ViewBox):
 
 
 class PlaygroundCanvas(QWidget):
-    #: a drawing-tool drag in data coordinates: x, y, started, finished
+    #: a drawing-tool stroke in data coordinates: x, y, started, finished (a segment from the last point)
     strokeMoved = Signal(float, float, bool, bool)
     #: a click with the view tool: x, y and a pick tolerance in data units (8 px)
     clicked = Signal(float, float, float)

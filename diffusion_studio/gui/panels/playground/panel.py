@@ -33,10 +33,11 @@ from ....core.errors import InputError
 from ....core.forward import timestep_stats
 from ....core.playground.configs import MLPTrainConfig, SampleConfig
 from ....core.playground.datasets import MAX_POINTS, PointSet, check_points, load_points, make_dataset
-from ....core.playground.drawing import erase_mask, spray, stroke_count
+from ....core.playground.drawing import erase_mask, spray
 from ....core.playground.grid_fields import field_vectors
 from ....core.playground.render import arrow_segments, density_levels
 from ....core.playground.scene import PlaygroundScene
+from ....core.playground.trajectories import build_sampler
 from ....core.schedules import NoiseSchedule
 from ... import theme
 from ...state import AppState
@@ -114,6 +115,7 @@ class PlaygroundPanel(QWidget):
 
         self._build()
         self._connect()
+        self._data_changed(initial.name, quiet=True)
         self._on_schedule_changed(state.schedule)
         app = QApplication.instance()
         if app is not None:
@@ -355,6 +357,7 @@ class PlaygroundPanel(QWidget):
         kind = self.sample_controls.denoiser_kind
         try:
             config = SampleConfig.from_dict(self.sample_controls.values())
+            build_sampler(config, self.state.schedule, "epsilon")  # steps the schedule cannot take
             points = check_points(self.scene.points, "the points") if kind == "ideal" else None
             if kind == "learned" and not self.learned_usable():
                 raise InputError("train the MLP for the current schedule first, or sample with the ideal denoiser")
@@ -477,17 +480,17 @@ class PlaygroundPanel(QWidget):
             self.set_mode("forward")
 
     def _on_stroke(self, x: float, y: float, started: bool, finished: bool) -> None:
+        """Paint or erase along the segment from the stroke's previous point to (x, y)."""
         radius = self.data_controls.brush.value()
+        start = (x, y) if started or self._stroke_last is None else self._stroke_last
         if self.canvas.tool == "paint":
-            distance = radius if started or self._stroke_last is None else \
-                float(np.hypot(x - self._stroke_last[0], y - self._stroke_last[1]))
-            count = min(stroke_count(distance, radius), MAX_POINTS - len(self.scene))
-            if count <= 0:
-                self.show_message(f"The playground takes at most {MAX_POINTS:,} points.", "info")
+            added = spray(start, (x, y), radius, self._draw_rng)[: max(0, MAX_POINTS - len(self.scene))]
+            if len(added):
+                self.scene.edit(np.ones(len(self.scene), bool), added)
             else:
-                self.scene.edit(np.ones(len(self.scene), bool), spray((x, y), radius, count, self._draw_rng))
+                self.show_message(f"The playground takes at most {MAX_POINTS:,} points.", "info")
         elif self.canvas.tool == "erase":
-            kept = erase_mask(self.scene.points, (x, y), radius)
+            kept = erase_mask(self.scene.points, start, (x, y), radius)
             if not kept.all():
                 self.scene.edit(kept, np.empty((0, 2)))
         self._stroke_last = None if finished else (x, y)
