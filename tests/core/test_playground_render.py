@@ -39,7 +39,7 @@ def test_arrows_are_three_segments_scaled_to_the_spacing():
     segments = arrow_segments(positions, vectors, spacing=1.0, reference=1.0)
     assert segments.shape == (3 * 6, 2)
     shafts = segments.reshape(3, 3, 2, 2)[:, 0]
-    assert np.allclose(np.hypot(*(shafts[:, 1] - shafts[:, 0]).T), [0.9, 0.45, 0.0])
+    assert np.allclose(np.hypot(*(shafts[:, 1] - shafts[:, 0]).T), [0.8, 0.4, 0.0])
     nan = arrow_segments(positions, np.full((3, 2), np.nan), 1.0)
     assert np.isfinite(nan).all()
 

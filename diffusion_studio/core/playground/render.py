@@ -74,7 +74,7 @@ def arrow_segments(positions: np.ndarray, vectors: np.ndarray, spacing: float, *
     """Line segments drawing one arrow per position: (6·M, 2) endpoints, consecutive pairs.
 
     Lengths are relative: the ``reference`` magnitude (default: the 95th percentile of ``vectors``)
-    and longer draw 0.9·``spacing`` long; shorter ones in proportion. Pass the same reference to
+    and longer draw 0.8·``spacing`` long (neighbours never touch); shorter ones in proportion. Pass the same reference to
     compare two fields (learned against ideal). Non-finite vectors draw nothing (zero length).
     """
     vectors = np.nan_to_num(np.asarray(vectors, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
@@ -84,7 +84,7 @@ def arrow_segments(positions: np.ndarray, vectors: np.ndarray, spacing: float, *
         reference = float(np.percentile(magnitude, 95)) if magnitude.size else 0.0
     if not reference > 0:
         reference = 1.0
-    length = 0.9 * spacing * np.minimum(magnitude / reference, 1.0)
+    length = 0.8 * spacing * np.minimum(magnitude / reference, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         direction = np.where(magnitude[:, None] > 0, vectors / magnitude[:, None], 0.0)
     tip = positions + direction * length[:, None]

@@ -99,8 +99,8 @@ class PlaygroundCanvas(QWidget):
         self.follow_x0 = pg.ScatterPlotItem(size=11, pxMode=True, symbol="x")
         self.brush = QGraphicsEllipseItem()
         self.brush.setVisible(False)
-        for z, graphic in enumerate((self.heatmap, *self.arrows.values(), self.ghost_paths, self.paths,
-                                     self.data_cloud, self.particles, self.follow_path, self.follow_link,
+        for z, graphic in enumerate((self.heatmap, *self.arrows.values(), self.data_cloud, self.particles,
+                                     self.ghost_paths, self.paths, self.follow_path, self.follow_link,
                                      self.follow_x0, self.follow_marker, self.brush)):
             graphic.setZValue(z)
             self.plot.addItem(graphic, ignoreBounds=True)
@@ -117,8 +117,8 @@ class PlaygroundCanvas(QWidget):
         theme.style_plot(self.plot, self.plot)
         self.plot.getPlotItem().showGrid(x=False, y=False)
         self.plot.setBackground(QColor(*COLORS["background"]))
-        for name, width in (("ideal", 1.0), ("learned", 1.4), ("difference", 1.4)):
-            self.arrows[name].setPen(_pen(COLORS[name], width, 210))
+        for name, alpha in (("ideal", 170), ("learned", 220), ("difference", 230)):
+            self.arrows[name].setPen(_pen(COLORS[name], 1.0, alpha))
         self.ghost_paths.setPen(_pen(COLORS["ghost"], 1.2, 230, Qt.PenStyle.DashLine))
         self.paths.setPen(_pen(COLORS["path"], 1.2, 190))
         self.follow_path.setPen(_pen(COLORS["follow"], 2.2, 255))
@@ -147,12 +147,17 @@ class PlaygroundCanvas(QWidget):
         self.heatmap.setVisible(True)
 
     def set_cloud(self, xy: np.ndarray | None) -> None:
-        self.data_cloud.set_points(xy)
-        self.data_cloud.setVisible(xy is not None)
+        self._set_points(self.data_cloud, COLORS["data"], xy)
 
     def set_particles(self, xy: np.ndarray | None) -> None:
-        self.particles.set_points(xy)
-        self.particles.setVisible(xy is not None)
+        self._set_points(self.particles, COLORS["particles"], xy)
+
+    @staticmethod
+    def _set_points(item: PointCloudItem, color, xy: np.ndarray | None) -> None:
+        if xy is not None and len(xy) != item.count():
+            item.set_style(color, 2.0 if len(xy) > 2000 else 3.0)  # a dense cloud would hide the heatmap
+        item.set_points(xy)
+        item.setVisible(xy is not None)
 
     def set_arrows(self, layer: str, segments: np.ndarray | None) -> None:
         """Arrow segments as (2k, 2) endpoints in pairs (core.playground.render.arrow_segments)."""

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -155,6 +156,8 @@ class PlaygroundPanel(QWidget):
         reset.clicked.connect(self.canvas.reset_view)
         self.data_label = QLabel()
         self.data_label.setProperty("role", "muted")
+        self.data_label.setMinimumWidth(40)  # a long file name must not widen the dock
+        self.data_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         toolbar = QHBoxLayout()
         toolbar.setSpacing(4)
         toolbar.addWidget(self.forward_button)
