@@ -181,9 +181,7 @@ def bench_training(seconds: float) -> dict:
     for label, threads in (("all_cores", os.cpu_count() or 1),
                            ("all_but_one_core_as_the_gui_worker", max(1, cpu_threads_leaving_one_core()))):
         torch.set_num_threads(threads)
-        last = None
-        for last in train_mlp(data, schedule, MLPTrainConfig(max_steps=10**7, max_seconds=seconds)):
-            pass
+        *_, last = train_mlp(data, schedule, MLPTrainConfig(max_steps=10**7, max_seconds=seconds))
         out[label] = {"threads": threads, "steps": last.step, "steps_per_s": last.steps_per_s}
     return out
 
