@@ -14,7 +14,8 @@ Prints one JSON object:
   and the learned − ideal difference on top (the MLP is evaluated per frame in numpy).
   Target (issue 17): p95 ≤ 16 ms for points + heatmap + arrows.
 - ``training``: steps/s of ``train_mlp`` (batch 256, 4 × 128 MLP) headless, with torch on every core
-  and on all cores but one (what the GUI's worker and the CLI use).
+  and on all cores but one (what the GUI's worker and the CLI use); ``scrub.training_in_the_panel``
+  is the same run in the panel's worker thread, for the ratio.
 - ``ideal_denoiser``: one step's E[x0 | x_t] for 5 000 particles × 10 000 data points (chunked
   log-sum-exp in torch, float32) against ``softmax(−cdist²/2σ²) @ data`` over the whole matrix.
 - ``quality``: after ``--quality-seconds`` of training on two moons (1 000 points, seed 0), 2 000
@@ -165,8 +166,23 @@ def bench_scrub(frames: int) -> dict:
     panel.view_controls.set_shown("learned", True)
     panel.view_controls.set_shown("difference", True)
     result["with_learned_and_difference"] = _percentiles(ours())
+    result["training_in_the_panel"] = _train_in_panel(app, panel)
     panel.close()
     return result
+
+
+def _train_in_panel(app, panel, seconds: float = 6.0) -> dict:
+    """The panel's own training worker, event loop idle (the learned field redrawn with each snapshot)."""
+    from PySide6.QtCore import QEventLoop
+
+    panel.load_dataset("moons", 1000, seed=0)
+    panel.train_controls.seconds.setValue(seconds)
+    loop = QEventLoop()
+    panel.trainingFinished.connect(loop.quit)
+    panel.start_training()
+    loop.exec()
+    update = panel.last_training_update
+    return {"seconds": seconds, "steps": update.step, "steps_per_s": update.steps_per_s}
 
 
 def bench_training(seconds: float) -> dict:

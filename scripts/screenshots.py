@@ -36,6 +36,17 @@ class Shot:
     target: Callable | None = None  # (MainWindow) -> the widget to grab (default: the window)
 
 
+def wait_while(busy: Callable[[], bool], timeout_s: float = 600) -> None:
+    """Run the event loop while ``busy()`` (a training or sampling run in a panel), at most ``timeout_s``."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while busy() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+
+
 def at_fraction_of_T(fraction: float) -> Callable:
     def setup(window) -> None:
         state = window.state
@@ -83,10 +94,7 @@ def train_digits(window) -> None:
                                         checkpoint_every=400, num_sample_images=16, sample_steps=20))
     if not panel.start():
         raise SystemExit(f"training did not start: {panel.message_strip.text()}")
-    deadline = time.monotonic() + 600
-    while panel.is_training() and time.monotonic() < deadline:
-        QApplication.instance().processEvents()
-        time.sleep(0.02)
+    wait_while(panel.is_training)
     panel.request_stop_and_wait()
 
 
@@ -107,15 +115,6 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
 
     def setup(window) -> None:
         from PySide6.QtCore import Qt
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication.instance()
-        deadline = time.monotonic() + 600
-
-        def wait_while(busy: Callable[[], bool]) -> None:
-            while busy() and time.monotonic() < deadline:
-                app.processEvents()
-                time.sleep(0.02)
 
         show_dock("sampling")(window)
         window.resizeDocks([window.docks["sampling"]], [560], Qt.Orientation.Vertical)
@@ -134,16 +133,6 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
 def playground(window) -> None:
     """The Playground dock, enlarged: an MLP trained 8 s on two moons, a DDIM run with it half-way, a followed
     particle, the learned field over the ideal one."""
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    deadline = time.monotonic() + 600
-
-    def wait_while(busy: Callable[[], bool]) -> None:
-        while busy() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.02)
-
     dock = window.docks["playground"]
     dock.setFloating(True)  # docked, it shares the height with the forward explorer
     dock.resize(window.width(), round(window.height() * 0.9))

@@ -185,7 +185,19 @@ def render_picture(scene: PlaygroundScene | None, t: int, style: RenderStyle, *,
     return canvas.picture()
 
 
-class ForwardFrames(Sequence):
+class _LazyFrames(Sequence):
+    """A sequence of frames rendered when read (an export may read them from another thread)."""
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._frame(range(len(self))[index])
+
+    def _frame(self, index: int) -> ImageFrame:  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+
+class ForwardFrames(_LazyFrames):
     """The forward process of a point set as export frames: x_t over q(x_t), with x0 and ε beside it.
 
     ``frame.x_t`` is the noised cloud on its density, ``pred_x0`` the data and ``pred_noise`` the
@@ -207,9 +219,7 @@ class ForwardFrames(Sequence):
     def __len__(self) -> int:
         return len(self.ts)
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _frame(self, index: int) -> ImageFrame:
         t = self.ts[index]
         with self._lock:
             picture = render_picture(self.scene, t, self.style, cloud=self.scene.cloud(t), snapshot=self.snapshot)
@@ -217,7 +227,7 @@ class ForwardFrames(Sequence):
                           pred_x0=self._clean, pred_noise=self._noise)
 
 
-class ReverseFrames(Sequence):
+class ReverseFrames(_LazyFrames):
     """A reverse run as export frames: the particles over q(x_t) of the data, with their x̂0 and ε̂ beside.
 
     The paths of ``style.paths`` particles (evenly spread over the cloud), or of ``follow``, are drawn
@@ -236,10 +246,7 @@ class ReverseFrames(Sequence):
     def __len__(self) -> int:
         return len(self.trajectories)
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]
+    def _frame(self, index: int) -> ImageFrame:
         frame = self.trajectories.frame(index)
         paths = [self.trajectories.positions[: index + 1, particle] for particle in self.follow]
         no_field = RenderStyle(**{**self.style.__dict__, "field": None})

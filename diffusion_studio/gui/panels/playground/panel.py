@@ -101,6 +101,7 @@ class PlaygroundPanel(QWidget):
         self._train_status = "done"
         self._train_schedule: NoiseSchedule | None = None
         self.snapshot = None  # the learned MLP as numpy (core.playground.MLPSnapshot)
+        self.last_training_update = None  # the last workers.TrainingUpdate (steps/s, loss, …)
         self._sample_worker = None
         self._sample_stop = None
         self._sample_status = "done"
@@ -324,6 +325,7 @@ class PlaygroundPanel(QWidget):
             self._train_pause.set() if paused else self._train_pause.clear()
 
     def _on_training_update(self, update) -> None:
+        self.last_training_update = update
         self.loss_plot.add(update.steps, update.losses)
         state = {"step": "Paused" if self.train_controls.pause_button.isChecked() else "Training",
                  "done": "Trained", "stopped": "Stopped"}[update.event]
