@@ -131,8 +131,8 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
 
 
 def playground(window) -> None:
-    """The Playground dock, enlarged: an MLP trained 8 s on two moons, a DDIM run with it half-way, a followed
-    particle, the learned field over the ideal one."""
+    """The Playground dock, floated and enlarged: an MLP trained 8 s on two moons, a DDIM run with it at t = 100,
+    a followed particle, the learned field over the ideal one."""
     dock = window.docks["playground"]
     dock.setFloating(True)  # docked, it shares the height with the forward explorer
     dock.resize(window.width(), round(window.height() * 0.9))
@@ -148,9 +148,9 @@ def playground(window) -> None:
     wait_while(lambda: panel.sampling)
     if panel.trajectories is None or not panel.trajectories.complete:
         raise SystemExit(f"the playground run did not finish: {panel.message.text()}")
-    panel.player.set_index(32)
-    frame = panel.trajectories.positions[32]
-    panel.follow(int(np.argmin(np.hypot(frame[:, 0] - 0.8, frame[:, 1] - 0.2))))
+    panel.player.set_index(44)  # t = 100: the moons are forming
+    frame = panel.trajectories.positions[44]
+    panel.follow(int(np.argmin(np.hypot(frame[:, 0] - 0.9, frame[:, 1] - 0.3))))
 
 
 def export_dialog(window) -> None:
