@@ -145,3 +145,16 @@ def test_scene_cloud_is_the_forward_process_with_fixed_noise():
     assert len(scene) == 155 and np.array_equal(scene.noise[:150], noise_before)
     scene.edit(np.zeros(155, bool), np.empty((0, 2)))
     assert len(scene) == 0 and scene.ideal_field(10) is None and not scene.density(10).any()
+
+
+def test_scene_caches_per_t_and_forgets_when_the_schedule_or_data_change():
+    points = make_dataset("moons", 200, seed=1).points
+    scene = PlaygroundScene(points, SCHEDULE)
+    first = scene.density(120)
+    assert scene.density(120) is first and not first.flags.writeable  # cached, and protected
+    linear = make_schedule("linear", 1000)
+    scene.set_schedule(linear)
+    np.testing.assert_array_equal(scene.density(120), PlaygroundScene(points, linear).density(120))
+    np.testing.assert_array_equal(scene.ideal_field(120).pred_x0, PlaygroundScene(points, linear).ideal_field(120).pred_x0)
+    scene.edit(np.arange(200) < 100, np.empty((0, 2)))
+    np.testing.assert_array_equal(scene.density(120), PlaygroundScene(points[:100], linear).density(120))

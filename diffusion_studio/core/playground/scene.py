@@ -3,12 +3,15 @@
 :class:`PlaygroundScene` keeps what does not depend on t (the data, each point's fixed ε, the
 grid tables of :class:`~.grid_fields.GridFields`, output buffers) so that a new t costs one
 fused multiply-add for the cloud, two small matrix products for the density and a few for each
-field. The GUI redraws from it per slider step; the export renders its frames from it.
+field. The GUI redraws from it per slider step; the export renders its frames from it. The density and
+the ideal denoiser of the last 256 t are kept, so dragging back over a stretch of t costs only
+the drawing.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,8 @@ __all__ = ["PlaygroundScene", "FieldSample", "DENSITY_GRID", "FIELD_GRID", "VIEW
 VIEW_EXTENT = 4.0
 DENSITY_GRID = Grid(-VIEW_EXTENT, VIEW_EXTENT, 64)
 FIELD_GRID = Grid(-VIEW_EXTENT, VIEW_EXTENT, 30)
+#: q(x_t) and E[x0 | x_t] of this many t are kept (≈ 46 KB each): dragging back over a t is free
+CACHED_TIMESTEPS = 256
 
 
 @dataclass(frozen=True)
@@ -66,13 +71,30 @@ class PlaygroundScene:
         self._cloud = np.empty_like(self.points)
         self._fields = GridFields(self.points, self.density_grid, self.field_grid, density_dtype=np.float32) \
             if len(self.points) else None
+        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def _cached(self, kind: str, t: int, compute) -> np.ndarray:
+        """``compute()`` for (kind, t), remembered for the last CACHED_TIMESTEPS uses (read-only arrays)."""
+        key = (kind, int(t))
+        value = self._cache.get(key)
+        if value is None:
+            value = compute()
+            value.setflags(write=False)
+            self._cache[key] = value
+            if len(self._cache) > 2 * CACHED_TIMESTEPS:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return value
 
     def __len__(self) -> int:
         return len(self.points)
 
     # -- changing the data ------------------------------------------------------------------
     def set_schedule(self, schedule: NoiseSchedule) -> None:
-        self.schedule = schedule
+        if schedule != self.schedule:
+            self.schedule = schedule
+            self._cache.clear()
 
     def edit(self, kept: np.ndarray, added: np.ndarray) -> None:
         """Keep the points where ``kept`` is True (with their ε) and append ``added`` (with fresh ε).
@@ -101,14 +123,14 @@ class PlaygroundScene:
         """q(x_t) averaged over each cell of the density grid (G, G), row 0 = lowest y; zeros without data."""
         if self._fields is None:
             return np.zeros((self.density_grid.resolution,) * 2)
-        return self._fields.density(self.alpha_bar(t))
+        return self._cached("density", t, lambda: self._fields.density(self.alpha_bar(t)))
 
     def ideal_field(self, t: int, kind: str = "score") -> FieldSample | None:
         """The ideal denoiser E[x0 | x_t] on the arrow grid, and its arrows of ``kind``."""
         if self._fields is None:
             return None
         alpha_bar = min(self.alpha_bar(t), 1.0 - 1e-12)
-        x0 = self._fields.ideal_x0(alpha_bar).reshape(-1, 2)
+        x0 = self._cached("ideal_x0", t, lambda: self._fields.ideal_x0(alpha_bar).reshape(-1, 2))
         return FieldSample(self._grid_positions, x0, field_vectors(x0, self._grid_positions, alpha_bar, kind), kind)
 
     def learned_field(self, t: int, snapshot: MLPSnapshot, kind: str = "score") -> FieldSample:
