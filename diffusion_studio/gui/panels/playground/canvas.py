@@ -114,9 +114,9 @@ class PlaygroundCanvas(QWidget):
 
     # -- styling -------------------------------------------------------------------------------
     def _on_theme_changed(self, colors: theme.ThemeColors) -> None:
-        theme.style_plot(self.plot, self.plot)
+        theme.style_plot(self.plot, self.plot)  # axes in the theme's colours …
         self.plot.getPlotItem().showGrid(x=False, y=False)
-        self.plot.setBackground(QColor(*COLORS["background"]))
+        self.view_box.setBackgroundColor(QColor(*COLORS["background"]))  # … the data area dark, as the heatmap
         for name, alpha in (("ideal", 170), ("learned", 220), ("difference", 230)):
             self.arrows[name].setPen(_pen(COLORS[name], 1.0, alpha))
         self.ghost_paths.setPen(_pen(COLORS["ghost"], 1.2, 230, Qt.PenStyle.DashLine))

@@ -111,6 +111,7 @@ class LossPlot(pg.PlotWidget):
         item.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.curve = item.plot()
+        self._show_empty_range()
         self._steps: list[float] = []
         self._losses: list[float] = []
         theme.theme_manager().changed.connect(self._on_theme_changed)
@@ -120,10 +121,17 @@ class LossPlot(pg.PlotWidget):
         theme.style_plot(self, self)
         self.curve.setPen(theme.plot_pen(1, 1.5))
 
+    def _show_empty_range(self) -> None:
+        # before the first loss: a plausible range (0.3 … 1.5) instead of pyqtgraph's 1 … 10
+        item = self.getPlotItem()
+        item.setXRange(0, 1000, padding=0)
+        item.setYRange(math.log10(0.3), math.log10(1.5), padding=0)
+
     def clear_curve(self) -> None:
         self._steps.clear()
         self._losses.clear()
         self.curve.setData([], [])
+        self._show_empty_range()
 
     def add(self, steps: np.ndarray, losses: np.ndarray) -> None:
         finite = np.isfinite(losses) & (losses > 0)
@@ -132,6 +140,7 @@ class LossPlot(pg.PlotWidget):
         self._steps.append(float(steps[finite][-1]))
         self._losses.append(float(np.mean(losses[finite])))  # the batch mean: smooth enough to read
         self.curve.setData(self._steps, self._losses)
+        self.getPlotItem().enableAutoRange()
 
     def values(self) -> tuple[list[float], list[float]]:
         return list(self._steps), list(self._losses)
