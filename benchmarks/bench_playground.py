@@ -13,7 +13,9 @@ Prints one JSON object:
   N Gaussians at every cell centre, E[x0 | x_t] as a log-sum-exp over the data at every arrow
   (numpy, float64), an indexed heatmap with a lookup table. Also the panel with the learned field
   and the learned − ideal difference on top (the MLP is evaluated per frame in numpy).
-  Target (issue 17): p95 ≤ 16 ms for points + heatmap + arrows.
+  Target (issue 17): p95 ≤ 16 ms for points + heatmap + arrows. Besides the wall time, each frame's
+  CPU time on the GUI thread (``cpu_p50_ms``/``cpu_p95_ms``): on a machine shared with other work
+  the wall time also counts the wait for a core.
 - ``training``: steps/s of ``train_mlp`` (batch 256, 4 × 128 MLP) headless, with torch on every core
   and on all cores but one (what the GUI's worker and the CLI use); ``scrub.training_in_the_panel``
   is the same run in the panel's worker thread, for the ratio.
@@ -56,10 +58,20 @@ TARGET_MS = 16.0
 T_WARM_UP = 3  # not a multiple of 7 below 1000
 
 
-def _percentiles(values_ms: list[float]) -> dict:
-    values = np.asarray(values_ms)
-    return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95)),
-            "max_ms": float(values.max()), "frames": int(len(values))}
+def _percentiles(values_ms: list[float] | list[tuple[float, float]]) -> dict:
+    """Wall-clock p50/p95/max; for (wall, cpu) pairs also the GUI thread's CPU time per frame.
+
+    On a machine shared with other work the wall time includes waiting for a core; the thread's CPU
+    time is what a frame costs, i.e. its wall time on an idle core.
+    """
+    values = np.asarray(values_ms, dtype=np.float64).reshape(len(values_ms), -1)
+    wall = values[:, 0]
+    out = {"p50_ms": float(np.percentile(wall, 50)), "p95_ms": float(np.percentile(wall, 95)),
+           "max_ms": float(wall.max()), "frames": int(len(wall))}
+    if values.shape[1] > 1:
+        out.update({"cpu_p50_ms": float(np.percentile(values[:, 1], 50)),
+                    "cpu_p95_ms": float(np.percentile(values[:, 1], 95))})
+    return out
 
 
 def _drag_ts(frames: int, T: int) -> list[int]:
@@ -104,14 +116,14 @@ def bench_scrub(frames: int) -> dict:
     viewport = panel.canvas.plot.viewport()
     ts = _drag_ts(frames, state.schedule.num_timesteps)
 
-    def ours() -> list[float]:
+    def ours() -> list[tuple[float, float]]:
         times = []
         for t in ts:
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             state.set_timestep(t)
             panel.render_now()
             viewport.repaint()
-            times.append((time.perf_counter() - began) * 1000)
+            times.append(((time.perf_counter() - began) * 1000, (time.thread_time() - began_cpu) * 1000))
             app.processEvents()
         return times
 
@@ -127,7 +139,7 @@ def bench_scrub(frames: int) -> dict:
         centres = panel.scene.density_grid.centres
         times = []
         for t in ts[: max(10, len(ts) // 5)]:
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             state.set_timestep(t)
             alpha_bar = float(state.schedule.alphas_cumprod[t])
             cloud = math.sqrt(alpha_bar) * points + math.sqrt(1 - alpha_bar) * panel.scene.noise
@@ -139,7 +151,7 @@ def bench_scrub(frames: int) -> dict:
             segments = arrow_segments(grid_points, vectors, 8 / 30)
             panel.canvas.set_arrows("ideal", segments)
             viewport.repaint()
-            times.append((time.perf_counter() - began) * 1000)
+            times.append(((time.perf_counter() - began) * 1000, (time.thread_time() - began_cpu) * 1000))
             app.processEvents()
         panel.canvas.plot.removeItem(scatter)
         panel.canvas.data_cloud.setVisible(True)
@@ -160,6 +172,7 @@ def bench_scrub(frames: int) -> dict:
         "reference_naive": slow,
         "speedup_p50": slow["p50_ms"] / fast["p50_ms"],
         "meets_p95_16ms": fast["p95_ms"] <= TARGET_MS,
+        "meets_p95_16ms_in_cpu_time": fast["cpu_p95_ms"] <= TARGET_MS,
     }
     # with a (random-weight) MLP's field and the difference on top: the per-frame numpy MLP
     from diffusion_studio.core.playground.mlp import DenoiserMLP

@@ -35,8 +35,7 @@ from ....core.forward import timestep_stats
 from ....core.playground.configs import MLPTrainConfig, SampleConfig
 from ....core.playground.datasets import MAX_POINTS, PointSet, check_points, load_points, make_dataset
 from ....core.playground.drawing import erase_mask, spray
-from ....core.playground.grid_fields import field_vectors
-from ....core.playground.render import arrow_segments, density_levels
+from ....core.playground.render import RenderStyle, density_levels
 from ....core.playground.scene import PlaygroundScene
 from ....core.playground.trajectories import build_sampler
 from ....core.schedules import NoiseSchedule
@@ -48,6 +47,8 @@ from ..forward_numbers import TimestepNumbers
 from ..sampling.timeline import TimelinePlayer
 from .canvas import PlaygroundCanvas
 from .data_controls import DataControls
+from .export import export_frames
+from .layers import difference_text, field_layers, follow_particle, follow_point, nearest
 from .reverse_run import ReverseRun
 from .sample_controls import SampleControls
 from .train_controls import LossPlot, TrainControls, describe_progress
@@ -506,9 +507,9 @@ class PlaygroundPanel(QWidget):
     def _on_canvas_clicked(self, x: float, y: float, tolerance: float) -> None:
         if self.mode == "reverse" and self.run.trajectories is not None and len(self.run.trajectories):
             positions = self.run.trajectories.positions[self.player.index]
-            self.run.followed = _nearest(positions, x, y, tolerance)
+            self.run.followed = nearest(positions, x, y, tolerance)
         else:
-            self.followed_point = _nearest(self.scene.cloud(self.state.timestep), x, y, tolerance)
+            self.followed_point = nearest(self.scene.cloud(self.state.timestep), x, y, tolerance)
         self._update_follow_label()
         self.request_render()
 
@@ -579,73 +580,28 @@ class PlaygroundPanel(QWidget):
         self.frames_rendered += 1
 
     def _render_fields(self, t: int) -> None:
-        show, kind = self.view_controls.shown, self.view_controls.field_kind
-        learned_on = (show("learned") or show("difference")) and self.learned_usable()
-        ideal = self.scene.ideal_field(t, kind) if show("ideal") or show("difference") or learned_on else None
-        learned = self.scene.learned_field(t, self.snapshot, kind) if learned_on and ideal is not None else None
-        spacing = 2.0 * self.scene.field_grid.high / self.scene.field_grid.resolution
-        reference = None
-        if ideal is not None:
-            magnitude = np.hypot(ideal.vectors[:, 0], ideal.vectors[:, 1])
-            reference = float(np.percentile(magnitude, 95)) or None
-        draw = {
-            "ideal": ideal.vectors if ideal is not None and show("ideal") else None,
-            "learned": learned.vectors if learned is not None and show("learned") else None,
-            "difference": learned.vectors - ideal.vectors if learned is not None and show("difference") else None,
-        }
-        for layer, vectors in draw.items():
-            self.canvas.set_arrows(layer, None if vectors is None else
-                                   arrow_segments(ideal.positions, vectors, spacing, reference=reference))
-        self._update_difference_label(t, ideal, learned)
-
-    def _update_difference_label(self, t: int, ideal, learned) -> None:
-        if learned is None:
-            self.difference_label.setText("Train the MLP to compare its field with the ideal one."
-                                          if self.snapshot is None or self.learned_usable()
-                                          else "The MLP was trained for another schedule: train again.")
-            return
-        alpha_bar = float(self.state.schedule.alphas_cumprod[t])
-        eps_ideal = field_vectors(ideal.pred_x0, ideal.positions, alpha_bar, "epsilon")
-        eps_learned = field_vectors(learned.pred_x0, learned.positions, alpha_bar, "epsilon")
-        gap = np.hypot(*(eps_learned - eps_ideal).T)
-        # where the noised data are (the density grid's cell under each arrow above 1 % of its peak)
-        density = self.scene.density(t)
-        grid = self.scene.density_grid
-        cells = np.clip(((ideal.positions - grid.low) / grid.cell).astype(int), 0, grid.resolution - 1)
-        near = density[cells[:, 1], cells[:, 0]] >= 0.01 * density.max()
-        where = f"{gap[near].mean():.3f} where the data are, " if near.any() else ""
-        self.difference_label.setText(f"Mean ‖ε guess of the MLP − ε guess of the ideal denoiser‖ at t = {t}: "
-                                      f"{where}{gap.mean():.3f} over the whole grid (MLP at step "
-                                      f"{self.snapshot.step:,})")
+        layers = field_layers(self.scene, t, self.view_controls.field_kind, self.view_controls.shown,
+                              self.snapshot if self.learned_usable() else None)
+        for name, segments in layers.segments.items():
+            self.canvas.set_arrows(name, segments)
+        if layers.learned is not None:
+            self.difference_label.setText(difference_text(self.scene, t, layers.ideal, layers.learned,
+                                                          self.snapshot.step))
+        elif self.snapshot is None or self.learned_usable():
+            self.difference_label.setText("Train the MLP to compare its field with the ideal one.")
+        else:
+            self.difference_label.setText("The MLP was trained for another schedule: train again.")
 
     def _render_follow(self, t: int, frame) -> None:
         if frame is not None:
-            index = self.run.followed
-            if index is None or index >= self.run.trajectories.num_particles:
-                self.canvas.set_follow(None)
-                return
-            path = self.run.trajectories.positions[: self.player.index + 1, index]
-            self.canvas.set_follow(frame.positions[index], frame.pred_x0[index], path)
-            self.follow_label.setText(
-                f"Particle {index}: x_t = ({frame.positions[index][0]:+.3f}, {frame.positions[index][1]:+.3f}), "
-                f"predicted x₀ = ({frame.pred_x0[index][0]:+.3f}, {frame.pred_x0[index][1]:+.3f}) at "
-                f"{'the end' if frame.t < 0 else f't = {frame.t}'}")
-            return
-        index = self.followed_point
-        if index is None or index >= len(self.scene):
+            followed = follow_particle(self.run.trajectories, self.run.followed, self.player.index)
+        else:
+            followed = follow_point(self.scene, self.followed_point, t)
+        if followed is None:
             self.canvas.set_follow(None)
             return
-        x0, noise = self.scene.points[index].astype(np.float64), self.scene.noise[index].astype(np.float64)
-        schedule = self.state.schedule
-        path = np.sqrt(schedule.alphas_cumprod)[:, None] * x0 + np.sqrt(1 - schedule.alphas_cumprod)[:, None] * noise
-        position = path[t]
-        from ....core.playground.grid_fields import ideal_x0_direct
-
-        guess = ideal_x0_direct(position[None], self.scene.points, float(schedule.alphas_cumprod[t]))[0]
-        self.canvas.set_follow(position, guess, path[: t + 1])
-        self.follow_label.setText(
-            f"Point {index}: x₀ = ({x0[0]:+.3f}, {x0[1]:+.3f}), x_t = ({position[0]:+.3f}, {position[1]:+.3f}); "
-            f"the ideal denoiser's x₀ guess = ({guess[0]:+.3f}, {guess[1]:+.3f})")
+        self.canvas.set_follow(followed.position, followed.pred_x0, followed.path)
+        self.follow_label.setText(followed.text)
 
     def _update_follow_label(self) -> None:
         followed = self.run.followed if self.mode == "reverse" else self.followed_point
@@ -654,27 +610,12 @@ class PlaygroundPanel(QWidget):
 
     # -- export ----------------------------------------------------------------------------------------
     def export_frames(self, which: str):
-        """The frames an export of ``which`` ("forward" or "reverse") writes (lazily rendered)."""
-        from ....core.export import parse_t_spec
-        from ....core.playground.render import ForwardFrames, RenderStyle, ReverseFrames
-
+        """The frames an export of ``which`` ("forward" or "reverse") writes, styled as the panel shows."""
         show = self.view_controls.shown
         field = "learned" if show("learned") and self.learned_usable() else ("ideal" if show("ideal") else None)
         style = RenderStyle(heatmap=show("density"), field=field, field_kind=self.view_controls.field_kind,
                             paths=self.sample_controls.paths.value())
-        if which == "forward":
-            check_points(self.scene.points, "the points")
-            T = self.state.schedule.num_timesteps
-            ts = parse_t_spec(f"0:{T}:{max(1, T // 60)}", T)
-            return ForwardFrames(self.scene.points.copy(), self.state.schedule, ts, noise=self.scene.noise.copy(),
-                                 style=style, snapshot=self.snapshot if field == "learned" else None)
-        trajectories = self.run.trajectories
-        if trajectories is None or not len(trajectories):
-            raise InputError("Nothing to export yet: run the reverse process first (Sample)")
-        follow = self.run.path_particles() + ([self.run.followed] if self.run.followed is not None else [])
-        return ReverseFrames(self.run.snapshot_of_trajectories(), self.state.schedule,
-                             points=self.scene.points.copy() if show("density") and len(self.scene) else None,
-                             style=style, follow=follow)
+        return export_frames(which, self.scene, self.run, style, self.snapshot)
 
     def open_export(self, which: str) -> None:
         from ...dialogs.export_dialog import ExportDialog
@@ -703,11 +644,3 @@ class PlaygroundPanel(QWidget):
         self.stop_all()
         super().closeEvent(event)
 
-
-def _nearest(positions: np.ndarray, x: float, y: float, tolerance: float) -> int | None:
-    """The index of the position nearest (x, y) if it lies within ``tolerance``."""
-    if not len(positions):
-        return None
-    d2 = (positions[:, 0] - x) ** 2 + (positions[:, 1] - y) ** 2
-    index = int(np.argmin(d2))
-    return index if d2[index] <= tolerance**2 else None
