@@ -258,6 +258,19 @@ class GridFields:
         return np.exp(logits, out=logits)
 
 
+def _squared_distances_into(block: np.ndarray, means: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """‖x − μ_i‖² for rows x of ``block`` (M, 2) into ``out`` (M, N), axis by axis.
+
+    Written per axis, not as ‖x‖² + ‖μ‖² − 2x·μ: no cancellation when σ is small.
+    """
+    np.subtract(block[:, 0:1], means[None, :, 0], out=out)
+    out *= out
+    np.subtract(block[:, 1:2], means[None, :, 1], out=scratch)
+    scratch *= scratch
+    out += scratch
+    return out
+
+
 def ideal_x0_direct(x_t: np.ndarray, points: np.ndarray, alpha_bar: float, *, buffers: _Buffers | None = None
                     ) -> np.ndarray:
     """E[x0 | x_t] at any (M, 2) positions by a log-sum-exp over every data point, in float64.
@@ -275,13 +288,7 @@ def ideal_x0_direct(x_t: np.ndarray, points: np.ndarray, alpha_bar: float, *, bu
     squares_all = buffers.get("direct_squares", (chunk, len(points)))
     for start in range(0, len(x_t), chunk):
         block = x_t[start : start + chunk]
-        logits, squares = logits_all[: len(block)], squares_all[: len(block)]
-        # −‖x − μ_i‖² / 2σ², written per axis: no ‖x‖² + ‖μ‖² − 2x·μ cancellation at small σ
-        np.subtract(block[:, 0:1], means[None, :, 0], out=logits)
-        logits *= logits
-        np.subtract(block[:, 1:2], means[None, :, 1], out=squares)
-        squares *= squares
-        logits += squares
+        logits = _squared_distances_into(block, means, logits_all[: len(block)], squares_all[: len(block)])
         logits *= -0.5 / variance
         logits -= logits.max(axis=1, keepdims=True)
         np.maximum(logits, -700.0, out=logits)  # e^−700 is still a normal float
@@ -317,12 +324,7 @@ def _ideal_x0_nearby(x_t: np.ndarray, points: np.ndarray, alpha_bar: float, buff
     scratch_all = buffers.get("nearby_dy2", (chunk, len(points)), np.float32)
     for start in range(0, len(x_t), chunk):
         block = x32[start : start + chunk]
-        squared, scratch = squared_all[: len(block)], scratch_all[: len(block)]
-        np.subtract(block[:, 0:1], means32[None, :, 0], out=squared)
-        squared *= squared
-        np.subtract(block[:, 1:2], means32[None, :, 1], out=scratch)
-        scratch *= scratch
-        squared += scratch
+        squared = _squared_distances_into(block, means32, squared_all[: len(block)], scratch_all[: len(block)])
         nearest = squared.min(axis=1, keepdims=True)
         rows, cols = np.nonzero(squared <= nearest + np.float32(window))
         # exact float64 log-weights of the candidates, a softmax per row (rows come out sorted)
