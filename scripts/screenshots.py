@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -39,6 +41,17 @@ class Shot:
     setup: Callable  # (MainWindow) -> None
     size: tuple[int, int] = (1440, 900)
     target: Callable | None = None  # (MainWindow) -> the widget to grab (default: the window)
+
+
+def wait_while(busy: Callable[[], bool], timeout_s: float = 600) -> None:
+    """Run the event loop while ``busy()`` (a training or sampling run in a panel), at most ``timeout_s``."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while busy() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
 
 
 def at_fraction_of_T(fraction: float) -> Callable:
@@ -88,10 +101,7 @@ def train_digits(window) -> None:
                                         checkpoint_every=400, num_sample_images=16, sample_steps=20))
     if not panel.start():
         raise SystemExit(f"training did not start: {panel.message_strip.text()}")
-    deadline = time.monotonic() + 600
-    while panel.is_training() and time.monotonic() < deadline:
-        QApplication.instance().processEvents()
-        time.sleep(0.02)
+    wait_while(panel.is_training)
     panel.request_stop_and_wait()
 
 
@@ -113,15 +123,6 @@ def sampling_chain(view: str, fraction: float, compare: bool = False, dock_heigh
 
     def setup(window) -> None:
         from PySide6.QtCore import Qt
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication.instance()
-        deadline = time.monotonic() + 600
-
-        def wait_while(busy: Callable[[], bool]) -> None:
-            while busy() and time.monotonic() < deadline:
-                app.processEvents()
-                time.sleep(0.02)
 
         show_dock("sampling")(window)
         if dock_height is not None:
@@ -136,6 +137,29 @@ def sampling_chain(view: str, fraction: float, compare: bool = False, dock_heigh
         panel.timeline.set_index(round(fraction * (panel.timeline.count - 1)))
 
     return setup
+
+
+def playground(window) -> None:
+    """The Playground dock, floated and enlarged: an MLP trained 8 s on two moons, a DDIM run with it at t = 100,
+    a followed particle, the learned field over the ideal one."""
+    dock = window.docks["playground"]
+    dock.setFloating(True)  # docked, it shares the height with the forward explorer
+    dock.resize(window.width(), round(window.height() * 0.9))
+    dock.show()
+    panel = dock.widget()
+    panel.train_controls.seconds.setValue(8)
+    panel.start_training()
+    wait_while(lambda: panel.training)
+    controls = panel.sample_controls
+    controls.denoiser.setCurrentIndex(controls.denoiser.findData("learned"))
+    controls.particles.setValue(3000)
+    panel.start_sampling()
+    wait_while(lambda: panel.sampling)
+    if panel.trajectories is None or not panel.trajectories.complete:
+        raise SystemExit(f"the playground run did not finish: {panel.message.text()}")
+    panel.player.set_index(44)  # t = 100: the moons are forming
+    frame = panel.trajectories.positions[44]
+    panel.follow(int(np.argmin(np.hypot(frame[:, 0] - 0.9, frame[:, 1] - 0.3))))
 
 
 def export_dialog(window) -> None:
@@ -166,6 +190,7 @@ SHOTS: list[Shot] = [
     Shot("laptop_sample_dark", "dark", sampling_chain("all", 0.8, dock_height=None), LAPTOP),
     Shot("laptop_schedules_dark", "dark", schedule_lab, LAPTOP),
     Shot("laptop_sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True, dock_height=None), LAPTOP),
+    Shot("playground_dark", "dark", playground, target=lambda window: window.docks["playground"]),
 ]
 
 

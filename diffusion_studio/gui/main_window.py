@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         from .panels.sampling import SamplingPanel  # imported here: not on the start-up path
         from .panels.schedules import SchedulePanel
         from .panels.training import TrainingPanel
+        from .panels.playground import PlaygroundPanel
 
         self.training_panel = TrainingPanel(self.state)
         self.add_dock("training", "Train", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -153,6 +154,8 @@ class MainWindow(QMainWindow):
                       tabify_with="training")
         self.schedule_panel = SchedulePanel(self.state)
         self.add_dock("schedules", "Schedule lab", self.schedule_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
+                      tabify_with="training")
+        self.add_dock("playground", "Playground", PlaygroundPanel(self.state), Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
 
     def _give_docks_their_default_size(self) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..prediction import PREDICTION_TYPES
 from ..schedules import NoiseSchedule
 
 if TYPE_CHECKING:  # torch is imported lazily by the functions that need it
@@ -36,7 +37,6 @@ __all__ = [
     "threshold_sample",
 ]
 
-PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "sample", "v_prediction")
 SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
 
 #: Where a conversion divides by √ᾱ or √(1 − ᾱ) and the schedule gives exactly 0 (zero terminal SNR,

@@ -18,7 +18,7 @@ TOUR_PAGES: tuple[tuple[str, str], ...] = (
     (
         "Welcome to Diffusion Studio",
         "A diffusion model learns to undo noise. This tour shows where to see each part of that, "
-        "in five short pages. You can reopen it from Help ▸ Tour.",
+        "in six short pages. You can reopen it from Help ▸ Tour.",
     ),
     (
         "Forward process",
@@ -43,6 +43,12 @@ TOUR_PAGES: tuple[tuple[str, str], ...] = (
         "plays it frame by frame: x<sub>t</sub>, the model's guess of x₀ and its guess of the noise ε. "
         "Compare two samplers from the same noise, and export any of it as a GIF, WebP, APNG, PNG "
         "frames or MP4.",
+    ),
+    (
+        "Playground",
+        "The Playground tab shows diffusion whole, in two dimensions: a point cloud noised at the same t, "
+        "its exact density, the ideal denoiser's field beside a small network trained in seconds, and "
+        "the paths particles take back to the data.",
     ),
 )
 

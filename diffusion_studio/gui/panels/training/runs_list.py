@@ -59,6 +59,7 @@ class RunsList(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self._keep: Path | None = None  # the run to select once the background listing returns
         self.list = QListWidget()
         self.list.setIconSize(QSize(48, 48))
         self.list.setAlternatingRowColors(True)
@@ -103,13 +104,20 @@ class RunsList(QWidget):
 
     def refresh(self, select: Path | None = None) -> None:
         """Re-read the runs folder in the background; keep (or set) the selection."""
-        keep = Path(select) if select else self.selected_run()
+        self._keep = Path(select) if select else self.selected_run()
         root = paths.runs_dir()
         self.root_label.setText(f"Runs are kept in {root}")
         worker = FunctionWorker(_list_runs, root)
-        worker.returned.connect(lambda runs: self._show_runs(runs, keep))
-        worker.errored.connect(lambda _exc: self._show_runs([], keep))
+        # Bound methods, not lambdas: Qt drops the connection when this widget is deleted first.
+        worker.returned.connect(self._on_runs_listed)
+        worker.errored.connect(self._on_listing_failed)
         worker.start()
+
+    def _on_runs_listed(self, runs: list) -> None:
+        self._show_runs(runs, self._keep)
+
+    def _on_listing_failed(self, _error: Exception) -> None:
+        self._show_runs([], self._keep)
 
     def _show_runs(self, runs: list, keep: Path | None) -> None:
         self.list.clear()
