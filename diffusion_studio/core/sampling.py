@@ -109,13 +109,19 @@ class SamplerSettings:
 
 
 def sampler_for(loaded: "LoadedModel", settings: SamplerSettings) -> "Sampler":
-    """The sampler ``settings`` ask for, on ``loaded``'s schedule, prediction, data range and variance."""
+    """The sampler ``settings`` ask for, on ``loaded``'s schedule, prediction, data range and variance.
+
+    A model may carry per-sampler options from its own scheduler config in
+    ``loaded.extra["sampler_options"][name]`` (a diffusers model's timestep spacing, clip range …), so
+    that our DDPM/DDIM chains reproduce its pipeline.
+    """
+    options = dict((loaded.extra.get("sampler_options") or {}).get(settings.sampler, {}))
     return build_sampler(loaded.schedule, loaded.prediction, settings, clip_sample=loaded.clip_sample,
-                         variance=loaded.variance)
+                         variance=loaded.variance, **options)
 
 
 def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerSettings, *,
-                  clip_sample: bool = True, variance: str = "fixed_small") -> "Sampler":
+                  clip_sample: bool = True, variance: str = "fixed_small", **sampler_options: Any) -> "Sampler":
     """The sampler ``settings`` ask for, on a model's schedule and prediction type.
 
     ``clip_sample`` clips x̂0 to [−1, 1] in every sampler: right for pixel models trained on images
@@ -125,7 +131,7 @@ def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerS
     """
     T = schedule.num_timesteps
     steps = min(int(settings.steps), T)
-    options: dict[str, Any] = {"prediction": prediction, "clip_sample": clip_sample}
+    options: dict[str, Any] = {**sampler_options, "prediction": prediction, "clip_sample": clip_sample}
     if settings.sampler == "ddpm":
         options["num_steps"] = None if steps >= T else steps
         options["variance"] = variance

@@ -22,6 +22,7 @@ from ..errors import InputError
 __all__ = [
     "DownloadCancelled",
     "DownloadProgress",
+    "NotCachedError",
     "SAFE_PATTERNS",
     "cached_snapshot",
     "download_snapshot",
@@ -41,6 +42,23 @@ INSTALL_HINT = 'pip install "diffusion-studio[diffusers]"'
 
 class DownloadCancelled(InputError):
     """The user cancelled a download; what was fetched so far stays in the cache and resumes next time."""
+
+
+class NotCachedError(InputError):
+    """``repo_id`` is not (completely) in the local cache and no download was asked for.
+
+    A caller that can ask the user (the Sample panel) catches it and offers to download ``repo_id``.
+    """
+
+    def __init__(self, repo_id: str):
+        self.repo_id = repo_id
+        if is_offline():
+            reason = ("HF_HUB_OFFLINE is set; unset it to download the model, or copy it into the cache from a "
+                      "machine that has it")
+        else:
+            reason = "download it first (the Sample panel offers to; diffusion-studio sample downloads it)"
+        super().__init__(f"{repo_id} is neither a folder here nor a model in the local Hugging Face cache "
+                         f"({hub_cache_dir()}); {reason}")
 
 
 def looks_like_hub_id(spec: str | os.PathLike) -> bool:
