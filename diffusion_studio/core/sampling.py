@@ -16,6 +16,7 @@ the frames of one chain are thinned by a stride so that they fit
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +46,22 @@ __all__ = [
     "SamplerSettings",
     "StopFlag",
     "ACTIVATION_BUDGET_BYTES",
+    "BIG_MODEL_IMAGE_SIZE",
+    "BIG_MODEL_STEP_SECONDS",
     "activation_bytes_per_sample",
     "build_sampler",
     "chunk_size_for",
     "default_steps",
+    "estimate_chain_seconds",
+    "is_big_model",
     "load_for_sampling",
     "prepare_start_image",
     "sample_chains",
     "sample_in_chunks",
     "sampler_for",
     "sampler_label",
+    "settings_for_big_model",
+    "time_one_step",
 ]
 
 #: At most one hand-over of frames to the GUI every 50 ms (20 Hz).
@@ -191,17 +198,21 @@ class ChainStarted:
 
 @dataclass
 class FrameBatch:
+    """Frames of chain ``chain`` since the last batch (possibly none) and its steps done so far."""
+
     chain: int
     frames: list = field(default_factory=list)
     done: bool = False
+    steps_done: int = 0  # model calls of this chain so far: progress per step, also between kept frames
 
 
-def load_for_sampling(path: str | Path, device: str = "auto", *, prefer_ema: bool = True) -> "LoadedModel":
-    """The model ``path`` names ('demo', a run folder, a step folder, a .safetensors file, … — see
-    :mod:`core.model_sources`) on ``device``; the EMA weights when it has them, unless ``prefer_ema=False``."""
+def load_for_sampling(path: str | Path, device: str = "auto", *, prefer_ema: bool = True, **options) -> "LoadedModel":
+    """The model ``path`` names ('demo', a run folder, a step folder, a .safetensors file, a diffusers folder or
+    Hub id … — see :mod:`core.model_sources`) on ``device``; the EMA weights when it has them, unless
+    ``prefer_ema=False``. ``options`` go to the source that opens it (``allow_pickle``, ``dtype``, ``download`` …)."""
     from .model_sources import open_model
 
-    return open_model(path, device, prefer_ema=prefer_ema)
+    return open_model(path, device, prefer_ema=prefer_ema, **options)
 
 
 def _leave_a_core_for_the_gui() -> None:
@@ -221,12 +232,17 @@ def sample_chains(
     *,
     device: str = "auto",
     min_interval_s: float = MIN_INTERVAL_S,
+    model_options: dict[str, Any] | None = None,
 ) -> Iterator[ModelReady | ChainStarted | FrameBatch]:
-    """Load ``model`` (a path) unless it is already loaded, then run each request's chain in turn."""
-    from .chain import chain_timesteps, run_chain, stride_for_budget
+    """Load ``model`` (a path, with ``model_options`` for its source) unless it is already loaded, then run each
+    request's chain in turn."""
+    from .chain import ChainProgress, chain_timesteps, run_chain, stride_for_budget
 
     _leave_a_core_for_the_gui()
-    loaded = load_for_sampling(model, device) if isinstance(model, (str, Path)) else model
+    if isinstance(model, (str, Path)):
+        loaded = load_for_sampling(model, device, **(model_options or {}))
+    else:
+        loaded = model
     torch_device = next(loaded.model.parameters()).device
     yield ModelReady(loaded, str(torch_device))
     for index, request in enumerate(requests):
@@ -247,24 +263,91 @@ def sample_chains(
         last_sent = time.monotonic()
         chain = run_chain(loaded.model, sampler, num_samples=settings.batch_size, seed=settings.seed,
                           image_size=loaded.image_size, channels=loaded.channels, device=torch_device,
-                          stride=stride, should_stop=should_stop, **kwargs)
+                          stride=stride, should_stop=should_stop, progress=True, **kwargs)
         # run_chain yields from inside torch.inference_mode(), a per-thread switch: the chain must end
         # (or be closed) in this thread, or a pooled thread stays in inference mode for its next job
         # (a training run would then fail with "does not require grad").
         try:
-            for frame in chain:
-                pending.frames.append(frame)
+            for item in chain:
+                if isinstance(item, ChainProgress):
+                    pending.steps_done = item.step
+                else:
+                    pending.frames.append(item)
+                    pending.steps_done = len(timesteps) if item.is_final else item.index + 1
                 now = time.monotonic()
-                if frame.is_final or now - last_sent >= min_interval_s:
-                    pending.done = frame.is_final
+                final = not isinstance(item, ChainProgress) and item.is_final
+                if final or now - last_sent >= min_interval_s:
+                    pending.done = final
                     yield pending
-                    pending, last_sent = FrameBatch(index), now
+                    pending, last_sent = FrameBatch(index, steps_done=pending.steps_done), now
         finally:
             chain.close()
         if pending.frames:
             yield pending
         if should_stop():
             return
+
+
+# ---------------------------------------------------------------------------- how long a chain takes
+
+#: A model that samples images this large, or whose step for one sample takes this long here, is "big":
+#: the Sample panel says how long a chain will take before it starts and proposes a few samples with
+#: DDIM 50 (a 256² model on a CPU is about a second per sample and step).
+BIG_MODEL_IMAGE_SIZE = 128
+BIG_MODEL_STEP_SECONDS = 0.25
+BIG_MODEL_BATCH = 4
+BIG_MODEL_SETTINGS = {"sampler": "ddim", "steps": 50}
+
+
+def _synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_one_step(loaded: "LoadedModel", *, max_calls: int = 3, budget_s: float = 0.3) -> float | None:
+    """Seconds one model call takes for one sample on the model's device: the fastest of up to ``max_calls``
+    calls, stopping once ``budget_s`` is spent (so a slow model is called once). None if the model cannot
+    be called without a condition (a class-conditional model with no "no class" label)."""
+    import torch
+
+    device = loaded.device
+    x = torch.zeros((1, loaded.channels, loaded.image_size, loaded.image_size), device=device)
+    t = torch.full((1,), loaded.schedule.num_timesteps // 2, dtype=torch.long, device=device)
+    best, spent = math.inf, 0.0
+    with torch.inference_mode():
+        for _ in range(max(1, int(max_calls))):
+            start = time.perf_counter()
+            try:
+                loaded.model(x, t)
+            except InputError:
+                return None
+            _synchronize(device)
+            took = time.perf_counter() - start
+            best, spent = min(best, took), spent + took
+            if spent >= budget_s:
+                break
+    return best
+
+
+def estimate_chain_seconds(loaded: "LoadedModel", settings: SamplerSettings, seconds_per_sample_step: float) -> float:
+    """The time a chain with ``settings`` takes: steps × samples × one sample's step (what a CPU does; a GPU
+    batches samples for less, so there this is an upper bound)."""
+    steps = sampler_for(loaded, settings).num_steps
+    return steps * settings.batch_size * float(seconds_per_sample_step)
+
+
+def is_big_model(loaded: "LoadedModel", seconds_per_sample_step: float | None) -> bool:
+    slow = seconds_per_sample_step is not None and seconds_per_sample_step >= BIG_MODEL_STEP_SECONDS
+    return loaded.image_size >= BIG_MODEL_IMAGE_SIZE or slow
+
+
+def settings_for_big_model(settings: SamplerSettings) -> SamplerSettings:
+    """A few samples with DDIM 50: a chain of a 256² model in about a minute on a laptop's CPU."""
+    return settings.with_(**BIG_MODEL_SETTINGS, batch_size=min(settings.batch_size, BIG_MODEL_BATCH))
 
 
 # ---------------------------------------------------------------------------- many samples, in chunks

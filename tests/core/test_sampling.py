@@ -144,3 +144,36 @@ def test_a_stopped_chunked_run_yields_no_samples(loaded):
     events = list(sample_in_chunks(loaded, SamplerSettings(sampler="ddim", steps=4), 3, stride=4, chunk_size=2,
                                    should_stop=stop))
     assert not any(isinstance(e, list) for e in events)
+
+
+def test_frame_batches_count_every_step_even_between_kept_frames(loaded, monkeypatch):
+    from diffusion_studio.core import chain
+
+    monkeypatch.setattr(chain, "stride_for_budget", lambda *args, **kwargs: 7)  # as for a big batch
+    settings = SamplerSettings(sampler="ddpm", steps=T, batch_size=2)
+    events = list(sample_chains(loaded, [ChainRequest("a", settings)], StopFlag(), min_interval_s=0.0))
+    batches = [e for e in events if isinstance(e, FrameBatch)]
+    steps = [b.steps_done for b in batches]
+    assert steps == sorted(steps) and steps[-1] == T and batches[-1].done
+    assert len(set(steps)) == T  # one report per model call at min_interval_s = 0, frames or not
+    frames = [f for b in batches for f in b.frames]
+    assert [f.index for f in frames] == [0, 7, 14, 21, 28, 35, T] and frames[-1].is_final
+
+
+def test_a_chain_estimate_is_steps_times_samples_times_one_samples_step(loaded):
+    from diffusion_studio.core.sampling import estimate_chain_seconds, time_one_step
+
+    seconds = time_one_step(loaded)
+    assert seconds is not None and 0 < seconds < 5
+    settings = SamplerSettings(sampler="ddim", steps=20, batch_size=3)
+    assert estimate_chain_seconds(loaded, settings, 0.5) == pytest.approx(20 * 3 * 0.5)
+    assert estimate_chain_seconds(loaded, settings.with_(sampler="ddpm", steps=10_000), 1.0) == T * 3
+
+
+def test_big_models_get_a_few_samples_with_ddim_50(loaded):
+    from diffusion_studio.core.sampling import is_big_model, settings_for_big_model
+
+    assert not is_big_model(loaded, 0.01) and is_big_model(loaded, 1.2) and not is_big_model(loaded, None)
+    big = settings_for_big_model(SamplerSettings(sampler="ddpm", steps=1000, batch_size=16, seed=7))
+    assert (big.sampler, big.steps, big.batch_size, big.seed) == ("ddim", 50, 4, 7)
+    assert settings_for_big_model(SamplerSettings(batch_size=2)).batch_size == 2
