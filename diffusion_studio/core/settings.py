@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "default_timesteps": 1000,
     "default_device": "auto",  # "auto" | "cpu" | "cuda" | "mps"
     "tour_done": False,
+    "recent_models": [],  # the Sample panel's recently opened models: paths and Hub ids, newest first
+    "model_dtype": "auto",  # a pretrained model's precision on a GPU: auto | float32 | float16 | bfloat16
 }
 
 THEMES = ("system", "dark", "light")
@@ -86,7 +88,8 @@ class Settings:
             if key in DEFAULTS and not _same_kind(value, DEFAULTS[key]):
                 continue  # wrong type: keep the default
             settings._values[key] = value
-        settings._values["recent_files"] = [p for p in settings._values["recent_files"] if isinstance(p, str)]
+        for key in ("recent_files", "recent_models"):
+            settings._values[key] = [p for p in settings._values[key] if isinstance(p, str)]
         settings._drop_invalid_values()
         return settings
 
@@ -99,6 +102,7 @@ class Settings:
             "default_schedule": lambda v: v in SCHEDULE_NAMES,
             "default_timesteps": lambda v: isinstance(v, int) and 2 <= v <= 10000,
             "default_device": lambda v: v in ("auto", "cpu", "cuda", "mps") or v.startswith("cuda:"),
+            "model_dtype": lambda v: v in ("auto", "float32", "float16", "bfloat16"),
         }
         for key, is_valid in checks.items():
             if not is_valid(self._values[key]):
@@ -139,6 +143,11 @@ class Settings:
         entry = str(Path(path).resolve())
         files = [entry] + [p for p in self._values["recent_files"] if p != entry]
         self._values["recent_files"] = files[:MAX_RECENT_FILES]
+
+    def add_recent_model(self, spec: str) -> None:
+        """Put a model (a path or a Hub id, as the user named it) first in the recent models."""
+        models = [str(spec)] + [m for m in self._values["recent_models"] if m != str(spec)]
+        self._values["recent_models"] = models[:MAX_RECENT_FILES]
 
     def remove_recent_file(self, path: str | os.PathLike) -> None:
         entry = str(Path(path).resolve())

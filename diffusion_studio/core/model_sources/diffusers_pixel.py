@@ -48,6 +48,7 @@ __all__ = [
     "DiffusersUNet",
     "PixelModelFiles",
     "can_open",
+    "download",
     "find_model_files",
     "open",
     "read_scheduler_config",
@@ -496,7 +497,27 @@ def _class_names(unet_dir: Path, num_class_embeds: int | None) -> tuple[tuple[st
     return tuple(str(i) for i in range(num_class_embeds)), None
 
 
-def _resolve(spec: str | Path, *, download: bool, allow_pickle: bool, progress, should_stop) -> tuple[Path, str | None]:
+def download(repo_id: str, *, allow_pickle: bool = False, progress: Callable[[int, int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> Path:
+    """Fetch what the pixel model ``repo_id`` needs into the Hub cache and return its snapshot folder.
+
+    The configs come first (a few kB), so that what is not a pixel model (a text-to-image pipeline …) is
+    refused before any weights are fetched; then only the UNet's safetensors weights (its ``.bin`` too when
+    ``allow_pickle``). Offline, cancelled or unknown: InputError (:class:`hub.DownloadCancelled` on cancel).
+    """
+    configs = hub.download_snapshot(repo_id, allow_patterns=("*.json",), progress=progress, should_stop=should_stop)
+    files = find_model_files(configs)
+    read_unet_config(files.unet_dir)
+    prefix = "" if files.unet_dir == files.root else f"{files.unet_dir.name}/"
+    weights = (f"{prefix}{WEIGHTS_NAME}", f"{prefix}diffusion_pytorch_model-*.safetensors")
+    if allow_pickle:
+        weights += (f"{prefix}{PICKLED_WEIGHTS_NAME}",)
+    return hub.download_snapshot(repo_id, allow_patterns=("*.json", *weights), progress=progress,
+                                 should_stop=should_stop)
+
+
+def _resolve(spec: str | Path, *, download_missing: bool, allow_pickle: bool, progress,
+             should_stop) -> tuple[Path, str | None]:
     """(local folder, Hub id or None) for what the user named; downloads a Hub id when asked and needed."""
     if not hub.looks_like_hub_id(spec):
         return Path(str(spec)).expanduser(), None
@@ -505,19 +526,9 @@ def _resolve(spec: str | Path, *, download: bool, allow_pickle: bool, progress, 
     folder = hub.cached_snapshot(repo_id, allow_patterns=patterns)
     if folder is not None:
         return folder, repo_id
-    if not download:
+    if not download_missing:
         raise hub.NotCachedError(repo_id)
-    # The configs first (a few kB), to refuse what is not a pixel model before fetching any weights.
-    configs = hub.download_snapshot(repo_id, allow_patterns=("*.json",), progress=progress, should_stop=should_stop)
-    files = find_model_files(configs)
-    read_unet_config(files.unet_dir)
-    prefix = "" if files.unet_dir == files.root else f"{files.unet_dir.name}/"
-    weights = (f"{prefix}{WEIGHTS_NAME}", f"{prefix}diffusion_pytorch_model-*.safetensors")
-    if allow_pickle:
-        weights += (f"{prefix}{PICKLED_WEIGHTS_NAME}",)
-    folder = hub.download_snapshot(repo_id, allow_patterns=("*.json", *weights), progress=progress,
-                                   should_stop=should_stop)
-    return folder, repo_id
+    return download(repo_id, allow_pickle=allow_pickle, progress=progress, should_stop=should_stop), repo_id
 
 
 def open(  # noqa: A001 - the source API
@@ -538,7 +549,7 @@ def open(  # noqa: A001 - the source API
     """
     from ..loaded_model import LoadedModel
 
-    folder, repo_id = _resolve(spec, download=download, allow_pickle=allow_pickle, progress=progress,
+    folder, repo_id = _resolve(spec, download_missing=download, allow_pickle=allow_pickle, progress=progress,
                                should_stop=should_stop)
     if not folder.exists():
         raise InputError(f"{folder} does not exist")
