@@ -16,7 +16,6 @@ the frames of one chain are thinned by a stride so that they fit
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
