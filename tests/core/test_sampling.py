@@ -160,20 +160,23 @@ def test_frame_batches_count_every_step_even_between_kept_frames(loaded, monkeyp
     assert [f.index for f in frames] == [0, 7, 14, 21, 28, 35, T] and frames[-1].is_final
 
 
-def test_a_chain_estimate_is_steps_times_samples_times_one_samples_step(loaded):
-    from diffusion_studio.core.sampling import estimate_chain_seconds, time_one_step
+def test_a_chain_estimate_is_its_model_calls_at_its_batch_size(loaded):
+    from diffusion_studio.core.sampling import StepTime, estimate_chain_seconds, time_model_step
 
-    seconds = time_one_step(loaded)
-    assert seconds is not None and 0 < seconds < 5
+    timed = time_model_step(loaded)
+    assert timed is not None and timed.fixed >= 0 and timed.per_sample >= 0 and 0 < timed.for_batch(1) < 5
+    step = StepTime(fixed=0.02, per_sample=0.5)
     settings = SamplerSettings(sampler="ddim", steps=20, batch_size=3)
-    assert estimate_chain_seconds(loaded, settings, 0.5) == pytest.approx(20 * 3 * 0.5)
-    assert estimate_chain_seconds(loaded, settings.with_(sampler="ddpm", steps=10_000), 1.0) == T * 3
+    assert estimate_chain_seconds(loaded, settings, step) == pytest.approx(20 * (0.02 + 3 * 0.5))
+    assert estimate_chain_seconds(loaded, settings.with_(sampler="ddpm", steps=10_000), step) == pytest.approx(
+        T * 1.52)  # DDPM never runs more than T steps
 
 
-def test_big_models_get_a_few_samples_with_ddim_50(loaded):
-    from diffusion_studio.core.sampling import is_big_model, settings_for_big_model
+def test_big_models_get_a_few_samples_with_dpm_solver_20(loaded):
+    from diffusion_studio.core.sampling import StepTime, is_big_model, settings_for_big_model
 
-    assert not is_big_model(loaded, 0.01) and is_big_model(loaded, 1.2) and not is_big_model(loaded, None)
+    assert not is_big_model(loaded, StepTime(0.01, 0.001)) and is_big_model(loaded, StepTime(0.0, 1.2))
+    assert not is_big_model(loaded, None)
     big = settings_for_big_model(SamplerSettings(sampler="ddpm", steps=1000, batch_size=16, seed=7))
-    assert (big.sampler, big.steps, big.batch_size, big.seed) == ("ddim", 50, 4, 7)
+    assert (big.sampler, big.steps, big.batch_size, big.seed) == ("dpm_solver", 20, 4, 7)
     assert settings_for_big_model(SamplerSettings(batch_size=2)).batch_size == 2

@@ -157,12 +157,12 @@ def test_pickled_weights_need_the_checkbox_with_its_warning(qtbot, panel, pipeli
     assert panel.model_picker.pickle_warning.isVisible() and "weights_only" in panel.model_picker.info_text()
 
 
-def test_a_big_model_gets_a_few_samples_ddim_50_and_an_estimate(qtbot, panel, tmp_path):
+def test_a_big_model_gets_a_few_samples_dpm_solver_20_and_an_estimate(qtbot, panel, tmp_path):
     save_pipeline(tmp_path / "big", unet=tiny_unet(sample_size=128))
     panel.settings_form.set_settings(SamplerSettings(sampler="ddpm", steps=50, batch_size=16, device="cpu"))
     _open(qtbot, panel, tmp_path / "big")
     chosen = panel.settings_form.settings()
-    assert (chosen.sampler, chosen.steps, chosen.batch_size) == ("ddim", 50, 4)
+    assert (chosen.sampler, chosen.steps, chosen.batch_size) == ("dpm_solver", 20, 4)
     assert "big model" in panel.message.text()
     assert "this chain ≈" in panel.model_picker.estimate.text() and panel.model_picker.estimate.isVisible()
 

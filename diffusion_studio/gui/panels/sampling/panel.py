@@ -68,7 +68,7 @@ class SamplingPanel(QWidget):
         self._loaded = None  # core.loaded_model.LoadedModel for _loaded_key = (spec, device, load options)
         self._loaded_key: tuple | None = None
         self._loading_key: tuple | None = None
-        self._step_seconds: float | None = None  # one sample's step on the loaded model's device
+        self._step_time = None  # core.sampling.StepTime of the loaded model on its device
         self.download_dialog = None
         self._chain_started_at = 0.0
         self._progress_prefix = ""
@@ -361,7 +361,7 @@ class SamplingPanel(QWidget):
     def _on_load_result(self, result) -> None:
         key = (result.path, result.device, result.options)
         if result.error is None:
-            self._on_model_loaded(key, result.loaded, result.step_seconds)
+            self._on_model_loaded(key, result.loaded, result.step_time)
         else:
             self._on_model_failed(key, result.error)
 
@@ -369,11 +369,11 @@ class SamplingPanel(QWidget):
         options = tuple(sorted(self.model_picker.load_options().items()))
         return self.model_picker.current_spec() or "", self.settings_form.settings().device, options
 
-    def _on_model_loaded(self, key, loaded, step_seconds: float | None = None) -> None:
+    def _on_model_loaded(self, key, loaded, step_time=None) -> None:
         if key != self._current_key():
             return  # the user picked something else meanwhile
         new_model = self._loaded_key is None or self._loaded_key[0] != key[0]
-        self._step_seconds = step_seconds
+        self._step_time = step_time
         self._set_loaded(loaded, key)
         self.model_picker.remember(key[0])
         if new_model:
@@ -458,16 +458,16 @@ class SamplingPanel(QWidget):
         self.modelLoaded.emit(False)
 
     def _propose_settings_for(self, loaded) -> None:
-        """A big model (256² on a CPU: about a second per sample and step) gets a few samples with DDIM 50."""
+        """A big model (256² on a CPU: seconds per sample and step) gets a few samples with DPM-Solver++ 20."""
         from ....core.sampling import estimate_chain_seconds, is_big_model, settings_for_big_model
 
-        if not is_big_model(loaded, self._step_seconds):
+        if not is_big_model(loaded, self._step_time):
             return
         current = self.settings_form.settings()
         proposed = settings_for_big_model(current)
-        step = self._step_seconds or 0.0
-        if estimate_chain_seconds(loaded, proposed, step) < estimate_chain_seconds(loaded, current, step) or (
-                proposed.batch_size < current.batch_size):
+        step = self._step_time
+        if step is None or proposed.batch_size < current.batch_size or (
+                estimate_chain_seconds(loaded, proposed, step) < estimate_chain_seconds(loaded, current, step)):
             self.settings_form.set_settings(proposed)
             self.message.show_message(
                 f"A big model ({loaded.image_size}×{loaded.image_size}): set to {proposed.batch_size} samples with "
@@ -476,29 +476,33 @@ class SamplingPanel(QWidget):
     def _update_estimate(self) -> None:
         from ....core.sampling import estimate_chain_seconds
 
-        loaded, step = self._loaded, self._step_seconds
+        loaded, step = self._loaded, self._step_time
         if loaded is None or step is None or self._loaded_key != self._current_key():
             self.model_picker.set_estimate("")
             return
+        settings = self.settings_form.settings()
         try:
-            seconds = estimate_chain_seconds(loaded, self.settings_form.settings(), step)
+            seconds = estimate_chain_seconds(loaded, settings, step)
         except Exception:  # noqa: BLE001 - settings the sampler refuses are reported when sampling starts
             self.model_picker.set_estimate("")
             return
-        self.model_picker.set_estimate(f"One step ≈ {format_seconds(step)} per sample on {loaded.device.type}; "
-                                       f"this chain ≈ {format_seconds(seconds)}")
+        self.model_picker.set_estimate(f"One step of {settings.batch_size} ≈ "
+                                       f"{format_seconds(step.for_batch(settings.batch_size))} on "
+                                       f"{loaded.device.type}; this chain ≈ {format_seconds(seconds)}")
 
     def _announce_long_chain(self, requests: list[ChainRequest]) -> None:
         from ....core.sampling import estimate_chain_seconds
 
-        loaded, step = self._loaded, self._step_seconds
+        loaded, step = self._loaded, self._step_time
         if loaded is None or step is None or self._loaded_key != self._current_key():
             return
         seconds = sum(estimate_chain_seconds(loaded, r.settings, step) for r in requests)
         if seconds >= LONG_CHAIN_SECONDS:
+            batch = requests[0].settings.batch_size
             self.message.show_message(
-                f"This takes about {format_seconds(seconds)} on the {loaded.device.type} ({format_seconds(step)} per "
-                "sample and step). Frames appear as they are made; Stop keeps the frames so far.", "info")
+                f"This takes about {format_seconds(seconds)} on the {loaded.device.type} "
+                f"({format_seconds(step.for_batch(batch))} per step of {batch}). Frames appear as they are made; "
+                "Stop keeps the frames so far.", "info")
 
     def _show_step_progress(self, steps_done: int) -> None:
         total = self.progress.maximum()

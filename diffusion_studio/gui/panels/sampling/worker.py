@@ -8,7 +8,7 @@ from typing import Any
 
 from superqt.utils import thread_worker
 
-from ....core.sampling import ChainRequest, StopFlag, load_for_sampling, sample_chains, time_one_step
+from ....core.sampling import ChainRequest, StopFlag, load_for_sampling, sample_chains, time_model_step
 
 __all__ = ["LoadResult", "make_loading_worker", "make_sampling_worker"]
 
@@ -22,21 +22,21 @@ def make_sampling_worker(model: Any, requests: list[ChainRequest], stop: StopFla
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What a loading worker returns: the request, and the model (with one sample's step time) or the error."""
+    """What a loading worker returns: the request, and the model (with its step time) or the error."""
 
     path: str
     device: str
     loaded: Any = None
     error: Exception | None = None
     options: tuple = ()  # the load options asked for, as sorted (name, value) pairs
-    step_seconds: float | None = None
+    step_time: Any = None  # core.sampling.StepTime of the model on its device
 
 
 def _load_with_result(path: str | Path, device: str = "auto", options: dict | None = None) -> LoadResult:
     asked = tuple(sorted((options or {}).items()))
     try:
         loaded = load_for_sampling(path, device, **(options or {}))
-        return LoadResult(str(path), device, loaded=loaded, options=asked, step_seconds=time_one_step(loaded))
+        return LoadResult(str(path), device, loaded=loaded, options=asked, step_time=time_model_step(loaded))
     except Exception as error:  # noqa: BLE001 - handed to the GUI, which shows it
         return LoadResult(str(path), device, error=error, options=asked)
 
