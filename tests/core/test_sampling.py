@@ -180,3 +180,12 @@ def test_big_models_get_a_few_samples_with_dpm_solver_20(loaded):
     big = settings_for_big_model(SamplerSettings(sampler="ddpm", steps=1000, batch_size=16, seed=7))
     assert (big.sampler, big.steps, big.batch_size, big.seed) == ("dpm_solver", 20, 4, 7)
     assert settings_for_big_model(SamplerSettings(batch_size=2)).batch_size == 2
+
+
+def test_the_frames_of_a_256_px_rgb_batch_stay_within_the_frame_budget():
+    from diffusion_studio.core.chain import DEFAULT_FRAME_BUDGET_BYTES, estimate_chain_bytes, stride_for_budget
+
+    for steps, batch in ((1000, 16), (50, 16), (20, 4), (1000, 64)):
+        stride = stride_for_budget(steps, batch, 256, 3)
+        assert estimate_chain_bytes(steps, batch, 256, 3, stride) <= DEFAULT_FRAME_BUDGET_BYTES
+        assert stride == 1 or estimate_chain_bytes(steps, batch, 256, 3, stride - 1) > DEFAULT_FRAME_BUDGET_BYTES

@@ -193,8 +193,10 @@ class ModelPicker(QWidget):
     def remember(self, spec: str | Path) -> None:
         """Put a model the user opened first in the recent models (saved in the settings)."""
         spec = str(spec)
-        if self._settings is None or spec == str(demo_model_dir()):
-            return
+        index = self._combo.findData(spec)
+        listed = index >= 0 and not self._combo.itemText(index).startswith((_CUSTOM_PREFIX, _HUB_PREFIX))
+        if self._settings is None or listed:
+            return  # the demo model and the training runs are always in the list
         self._settings.add_recent_model(spec)
         with contextlib.suppress(Exception):  # a read-only settings folder must not break sampling
             self._settings.save()
