@@ -35,12 +35,13 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+
+from bench_sampling import ReplayModel, _version  # noqa: E402  (a model that costs nothing; package versions)
 
 from diffusion_studio.core.chain import DEFAULT_FRAME_BUDGET_BYTES, estimate_chain_bytes, run_chain  # noqa: E402
 from diffusion_studio.core.model_sources import open_model  # noqa: E402
@@ -65,13 +66,6 @@ ARCHITECTURES = {
                          attention_head_dim=None, downsample_padding=0, flip_sin_to_cos=False, freq_shift=1,
                          norm_eps=1e-6),
 }
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _sync(device: torch.device) -> None:
@@ -107,20 +101,9 @@ def time_theirs(pipeline, settings: SamplerSettings) -> float:
     return time.perf_counter() - start
 
 
-class ReplayNetwork(torch.nn.Module):
-    """Hands back the same output for any input: timing a chain with it leaves only the loop's own cost."""
-
-    def __init__(self, output: torch.Tensor):
-        super().__init__()
-        self.output = output
-
-    def forward(self, x, t):
-        return self.output
-
-
 def loop_overheads(loaded, pipeline, settings: SamplerSettings, repeats: int) -> tuple[float, float]:
     """(ours, diffusers') seconds per step of the loop alone, the fastest of ``repeats`` chains each."""
-    replay = ReplayNetwork(torch.randn((settings.batch_size, loaded.channels, loaded.image_size, loaded.image_size),
+    replay = ReplayModel(torch.randn((settings.batch_size, loaded.channels, loaded.image_size, loaded.image_size),
                                        generator=torch.Generator().manual_seed(1)).to(loaded.device))
     scheduler = pipeline.scheduler
     ours, theirs = [], []

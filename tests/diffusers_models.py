@@ -48,3 +48,10 @@ def save_bare_unet(folder: Path, *, with_scheduler: bool = True, channels: int =
     if with_scheduler:
         (scheduler or tiny_scheduler()).save_config(folder)
     return Path(folder)
+
+
+def update_json(path: Path, changes: dict) -> None:
+    """Rewrite the JSON object in ``path`` with ``changes`` merged in (a config edited by hand)."""
+    import json
+
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))

@@ -3,7 +3,6 @@ bar that Ctrl-C cancels, and the refusals (exit 2, one line)."""
 
 from __future__ import annotations
 
-import json
 import signal
 
 import numpy as np
@@ -12,7 +11,7 @@ from PIL import Image
 
 from diffusion_studio.cli import main
 from diffusion_studio.core.model_sources import hub
-from tests.diffusers_models import SIZE, save_bare_unet, save_pipeline
+from tests.diffusers_models import SIZE, save_bare_unet, save_pipeline, update_json
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -93,9 +92,7 @@ def test_ctrl_c_cancels_the_download_cleanly(tmp_path, monkeypatch, capsys):
     (lambda f: (f / "diffusion_pytorch_model.safetensors").rename(f / "diffusion_pytorch_model.bin"),
      "only pickled weights"),
     (lambda f: (f / "config.json").write_text("{not json"), "not valid JSON"),
-    (lambda f: (f / "config.json").write_text(json.dumps({**json.loads((f / "config.json").read_text()),
-                                                          "_class_name": "UNet2DConditionModel"})),
-     "Text-to-image panel"),
+    (lambda f: update_json(f / "config.json", {"_class_name": "UNet2DConditionModel"}), "Text-to-image panel"),
     (lambda f: (f / "diffusion_pytorch_model.safetensors").write_bytes(b"\x10\x00"), "not a valid safetensors"),
 ])
 def test_unusable_models_exit_2_with_one_line(tmp_path, capsys, edit, message):

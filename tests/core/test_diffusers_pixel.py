@@ -18,7 +18,7 @@ from diffusion_studio.core.errors import InputError
 from diffusion_studio.core.model_sources import diffusers_pixel, hub, open_model
 from diffusion_studio.core.sampling import SamplerSettings, sample_chains, sampler_for
 from diffusion_studio.core.schedules import make_schedule, to_diffusers_config
-from tests.diffusers_models import SIZE, save_bare_unet, save_pipeline, tiny_scheduler, tiny_unet
+from tests.diffusers_models import SIZE, save_bare_unet, save_pipeline, tiny_scheduler, tiny_unet, update_json
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -271,8 +271,7 @@ def test_pickles_need_a_torch_whose_weights_only_loader_is_safe(tmp_path, monkey
 
 def test_text_to_image_models_are_sent_to_the_text_to_image_panel(tmp_path):
     folder = save_bare_unet(tmp_path / "unet")
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "_class_name": "UNet2DConditionModel"}))
+    update_json(folder / "config.json", {"_class_name": "UNet2DConditionModel"})
     with pytest.raises(InputError, match="Text-to-image panel.*diffusion-studio generate"):
         open_model(folder, device="cpu")
     sd = tmp_path / "sd"
@@ -284,37 +283,26 @@ def test_text_to_image_models_are_sent_to_the_text_to_image_panel(tmp_path):
         open_model(sd, device="cpu")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"sample_size": 8, "block_out_channels": [8, 17]}, "cannot build"),  # 17 channels in 4 groups
-    ({"sample_size": [8, 16]}, "only square"),
-    ({"sample_size": None}, "sample_size"),
-    ({"block_out_channels": [100_000, 16]}, "block_out_channels"),
-    ({"layers_per_block": 1000}, "layers_per_block"),
-    ({"in_channels": 1, "out_channels": 1}, "do not fit"),
-    ({"out_channels": 4}, "do not fit"),
-    ({"_class_name": "AutoencoderKL"}, "not a UNet2DModel"),
-    ({"class_embed_type": "timestep"}, "not supported"),
+@pytest.mark.parametrize("file, change, message", [
+    ("config.json", {"sample_size": 8, "block_out_channels": [8, 17]}, "cannot build"),  # 17 channels in 4 groups
+    ("config.json", {"sample_size": [8, 16]}, "only square"),
+    ("config.json", {"sample_size": None}, "sample_size"),
+    ("config.json", {"block_out_channels": [100_000, 16]}, "block_out_channels"),
+    ("config.json", {"layers_per_block": 1000}, "layers_per_block"),
+    ("config.json", {"in_channels": 1, "out_channels": 1}, "do not fit"),
+    ("config.json", {"out_channels": 4}, "do not fit"),
+    ("config.json", {"_class_name": "AutoencoderKL"}, "not a UNet2DModel"),
+    ("config.json", {"class_embed_type": "timestep"}, "not supported"),
+    ("scheduler_config.json", {"_class_name": "ScoreSdeVeScheduler"}, "not a discrete β-schedule scheduler"),
+    ("scheduler_config.json", {"prediction_type": "flow"}, "prediction_type"),
+    ("scheduler_config.json", {"variance_type": "learned"}, "variance_type"),
+    ("scheduler_config.json", {"beta_schedule": "exponential"}, "beta_schedule"),
+    ("scheduler_config.json", {"timestep_spacing": "random"}, "timestep_spacing"),
+    ("scheduler_config.json", {"variance_type": "learned_range"}, "needs 6"),
 ])
-def test_configs_that_do_not_describe_these_weights_are_refused(tmp_path, change, message):
+def test_configs_that_do_not_describe_these_weights_are_refused(tmp_path, file, change, message):
     folder = save_bare_unet(tmp_path / "unet")
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, **change}))
-    with pytest.raises(InputError, match=message):
-        open_model(folder, device="cpu")
-
-
-@pytest.mark.parametrize("change, message", [
-    ({"_class_name": "ScoreSdeVeScheduler"}, "not a discrete β-schedule scheduler"),
-    ({"prediction_type": "flow"}, "prediction_type"),
-    ({"variance_type": "learned"}, "variance_type"),
-    ({"beta_schedule": "exponential"}, "beta_schedule"),
-    ({"timestep_spacing": "random"}, "timestep_spacing"),
-    ({"variance_type": "learned_range"}, "needs 6"),
-])
-def test_unusable_scheduler_configs_are_refused(tmp_path, change, message):
-    folder = save_bare_unet(tmp_path / "unet")
-    config = json.loads((folder / "scheduler_config.json").read_text())
-    (folder / "scheduler_config.json").write_text(json.dumps({**config, **change}))
+    update_json(folder / file, change)
     with pytest.raises(InputError, match=message):
         open_model(folder, device="cpu")
 
