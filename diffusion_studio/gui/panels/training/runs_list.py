@@ -116,6 +116,7 @@ class RunsList(QWidget):
         self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_label.hide()
         self._export_worker = None
+        self._export_outcome = (False, "")
 
         self.root_label = QLabel("")
         self.root_label.setProperty("role", "muted")
@@ -233,7 +234,7 @@ class RunsList(QWidget):
         text = (f"Wrote {result.path} ({kind} weights, {result.num_parameters / 1e6:.2f} M parameters): "
                 "open it in the Sample panel, or with DDPMPipeline.from_pretrained.")
         self.export_label.setText(text)
-        self.exportFinished.emit(True, str(result.path))
+        self._export_outcome = (True, str(result.path))
 
     def _on_export_failed(self, error: Exception) -> None:
         from ....core.errors import InputError
@@ -241,8 +242,9 @@ class RunsList(QWidget):
         text = str(error) if isinstance(error, InputError) else f"Export failed: {type(error).__name__}: {error}"
         self.export_label.setText(text)
         self.export_label.setStyleSheet(f"color: {theme.colors().error};")
-        self.exportFinished.emit(False, text)
+        self._export_outcome = (False, text)
 
     def _on_export_finished(self) -> None:
         self._export_worker = None
         self._update_buttons()
+        self.exportFinished.emit(*self._export_outcome)
