@@ -286,6 +286,7 @@ def test_text_to_image_models_are_sent_to_the_text_to_image_panel(tmp_path):
 @pytest.mark.parametrize("file, change, message", [
     ("config.json", {"sample_size": 8, "block_out_channels": [8, 17]}, "cannot build"),  # 17 channels in 4 groups
     ("config.json", {"sample_size": [8, 16]}, "only square"),
+    ("config.json", {"time_embedding_type": None}, "cannot build"),  # diffusers: UnboundLocalError
     ("config.json", {"sample_size": None}, "sample_size"),
     ("config.json", {"block_out_channels": [100_000, 16]}, "block_out_channels"),
     ("config.json", {"layers_per_block": 1000}, "layers_per_block"),
