@@ -90,6 +90,22 @@ def test_downloading_fetches_configs_first_then_only_the_unet_weights(tmp_path, 
     assert not (tmp_path / "snapshot" / "unet" / "diffusion_pytorch_model.bin").exists()
 
 
+def test_a_hub_model_with_only_pickled_weights_is_refused_before_they_are_fetched(tmp_path, monkeypatch):
+    source = save_pipeline(tmp_path / "pipe")
+    asked = []
+
+    def fake_download(repo_id, *, allow_patterns, progress=None, should_stop=None, revision=None):
+        asked.append(tuple(allow_patterns))
+        return source
+
+    monkeypatch.setattr(hub, "download_snapshot", fake_download)
+    monkeypatch.setattr(hub, "repo_files", lambda repo_id: ["model_index.json", "unet/config.json",
+                                                            "unet/diffusion_pytorch_model.bin"])
+    with pytest.raises(InputError, match=r"owner/old has only pickled weights on the Hub .*--allow-pickle"):
+        open_model("owner/old", device="cpu", download=True)
+    assert asked == [("*.json",)]  # nothing but the configs was fetched
+
+
 def test_a_class_conditional_export_keeps_its_class_names_and_null_label(tmp_path):
     from tests.core.test_diffusers_export import make_run
 

@@ -518,6 +518,11 @@ def download(repo_id: str, *, allow_pickle: bool = False, progress: Callable[[in
     files = find_model_files(configs)
     read_unet_config(files.unet_dir)
     prefix = "" if files.unet_dir == files.root else f"{files.unet_dir.name}/"
+    remote = hub.repo_files(repo_id)
+    if remote is not None and not allow_pickle and f"{prefix}{PICKLED_WEIGHTS_NAME}" in remote and not any(
+            name.startswith(f"{prefix}diffusion_pytorch_model") and name.endswith(".safetensors") for name in remote):
+        raise InputError(f"{repo_id} has only pickled weights on the Hub ({prefix}{PICKLED_WEIGHTS_NAME}): "
+                         f"{PICKLE_ADVICE}")
     weights = (f"{prefix}{WEIGHTS_NAME}", f"{prefix}diffusion_pytorch_model-*.safetensors")
     if allow_pickle:
         weights += (f"{prefix}{PICKLED_WEIGHTS_NAME}",)

@@ -29,6 +29,7 @@ __all__ = [
     "hub_cache_dir",
     "is_offline",
     "looks_like_hub_id",
+    "repo_files",
     "require_huggingface_hub",
 ]
 
@@ -171,3 +172,16 @@ def download_snapshot(repo_id: str, *, revision: str | None = None, allow_patter
     except errors.HfHubHTTPError as exc:
         raise InputError(f"the Hugging Face Hub refused {repo_id}: {str(exc).splitlines()[0][:200]}") from None
     return Path(folder)
+
+
+def repo_files(repo_id: str, *, revision: str | None = None) -> list[str] | None:
+    """The files of ``repo_id`` on the Hub (one small request), or None when that cannot be learnt (offline …)."""
+    if is_offline():
+        return None
+    hub = require_huggingface_hub()
+    from huggingface_hub import errors
+
+    try:
+        return list(hub.list_repo_files(repo_id, revision=revision))
+    except (errors.HfHubHTTPError, errors.HFValidationError, OSError, ValueError):
+        return None
