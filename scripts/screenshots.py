@@ -116,10 +116,23 @@ def schedule_lab(window) -> None:
     at_fraction_of_T(0.4)(window)
 
 
-def sampling_chain(view: str, fraction: float, compare: bool = False, dock_height: int | None = 560) -> Callable:
+def demo_as_diffusers_pipeline() -> Path:
+    """The bundled demo model written as a diffusers DDPMPipeline folder (export-diffusers), in the shots' home."""
+    from diffusion_studio.core.checkpoint import DEMO_MODEL_DIR
+    from diffusion_studio.core.diffusers_export import export_diffusers
+
+    folder = Path(os.environ["DIFFUSION_STUDIO_HOME"]) / "demo-diffusers"
+    if not folder.exists():
+        export_diffusers(DEMO_MODEL_DIR, folder)
+    return folder
+
+
+def sampling_chain(view: str, fraction: float, compare: bool = False, dock_height: int | None = 560,
+                   model: Callable | None = None) -> Callable:
     """The Sample dock after a real chain from the bundled demo model (DDIM 100 steps, 16 digits);
     with ``compare``, DPM-Solver++ 20 steps from the same noise beside it. ``fraction`` of the way in.
-    ``dock_height``: the dock's height (None: as the default layout gives it)."""
+    ``dock_height``: the dock's height (None: as the default layout gives it). ``model()`` names
+    another model to open first (a folder or a Hub id)."""
 
     def setup(window) -> None:
         from PySide6.QtCore import Qt
@@ -129,6 +142,9 @@ def sampling_chain(view: str, fraction: float, compare: bool = False, dock_heigh
             window.resizeDocks([window.docks["sampling"]], [dock_height], Qt.Orientation.Vertical)
         panel = window.sampling_panel
         wait_while(lambda: panel.loading)  # the demo model loads in the background
+        if model is not None:
+            panel.model_picker.select_path(model())
+            wait_while(lambda: panel.loading)
         panel.start_compare() if compare else panel.start_sampling()
         wait_while(lambda: panel.running)
         if not panel.current_frames():
@@ -146,7 +162,7 @@ def playground(window) -> None:
     dock.setFloating(True)  # docked, it shares the height with the forward explorer
     dock.resize(window.width(), round(window.height() * 0.9))
     dock.show()
-    panel = dock.widget()
+    panel = window.panels["playground"]
     panel.train_controls.seconds.setValue(8)
     panel.start_training()
     wait_while(lambda: panel.training)
@@ -183,6 +199,7 @@ SHOTS: list[Shot] = [
     Shot("train_dark", "dark", train_digits),
     Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
     Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
+    Shot("pretrained_dark", "dark", sampling_chain("all", 0.6, model=demo_as_diffusers_pipeline)),
     Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window.export_forward_animation()),
     # A 1366×768 laptop: the forward view alone, then each dock in the default layout.
     Shot("laptop_forward_dark", "dark", forward_explorer_only, LAPTOP),

@@ -1,15 +1,20 @@
-"""``diffusion-studio sample RUN_DIR``: sample images from a trained model (PNGs, and a chain GIF).
+"""``diffusion-studio sample MODEL``: sample images from a trained model (PNGs, and a chain GIF).
 
-RUN_DIR is a run folder, a checkpoint step folder, a ``.safetensors`` file with its
-``config.json``, or ``demo`` for the bundled demo model. Writes ``sample_000.png`` …
-and ``grid.png`` into ``--out-dir``; with ``--gif`` also the denoising chain as a GIF.
-Exit codes: 0 done, 2 unusable run folder or options (one line on stderr), 130 interrupted.
+MODEL is a run folder, a checkpoint step folder, a ``.safetensors`` file with its
+``config.json``, ``demo`` for the bundled demo model, a diffusers pipeline or UNet2DModel
+folder, or a Hub id (``google/ddpm-cifar10-32``): from the local Hugging Face cache, or
+downloaded into it with a progress bar when the machine is online (Ctrl-C cancels; what was
+fetched stays for next time). Writes ``sample_000.png`` … and ``grid.png`` into ``--out-dir``;
+with ``--gif`` also the denoising chain as a GIF.
+Exit codes: 0 done, 2 unusable model or options (one line on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -24,10 +29,12 @@ DEFAULT_GIF_FRAMES = 60
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "sample", help="sample images from a trained model (PNGs, optional chain GIF)",
-        description="Sample images from a run folder (or 'demo' for the bundled demo model) "
-                    "and write each sample and a grid as PNGs; --gif also writes the denoising chain.",
+        description="Sample images from a run folder ('demo' for the bundled demo model), a diffusers "
+                    "pipeline or UNet2DModel folder, or a Hub id (from the local Hugging Face cache, downloaded "
+                    "when online), and write each sample and a grid as PNGs; --gif also writes the denoising chain.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder, step folder, .safetensors file, or 'demo'")
+    p.add_argument("run_dir", metavar="MODEL",
+                   help="run folder, step folder, .safetensors file, 'demo', diffusers folder, or Hub id")
     p.add_argument("--num", type=int, default=16,
                    help="number of samples (16); many are drawn in chunks that fit in memory, chunk k from seed+k")
     p.add_argument("--sampler", default="ddim", help="ddpm, ddim or dpm_solver (ddim)")
@@ -40,6 +47,11 @@ def register(subparsers) -> None:
     p.add_argument("--stride", type=int, help=f"keep every N-th step in the GIF (default: about {DEFAULT_GIF_FRAMES} frames)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (auto)")
     p.add_argument("--raw-weights", action="store_true", help="use the raw weights, not the EMA weights")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+                   help="a diffusers model's precision on a GPU: auto is its weights' dtype; the CPU runs float32")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="read a diffusers model's pickled diffusion_pytorch_model.bin when it has no safetensors "
+                        "(torch's weights_only loader); only for models from a source you trust")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from .export_options import add_export_arguments
 
@@ -90,15 +102,80 @@ def _write_gif(frames, path: Path, args) -> None:
     write_chain_gif(frames, path, options_from_args(args))
 
 
+class _DownloadBar:
+    """Bytes downloaded, as a tqdm bar on stderr (each snapshot the Hub sends restarts the count)."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label, self.quiet, self.bar = label, quiet, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None or done < self.bar.n:
+            self.close()
+            self.bar = tqdm(total=total or None, desc=f"downloading {self.label}", unit="B", unit_scale=True,
+                            unit_divisor=1024, file=sys.stderr, leave=False)
+        self.bar.total = total or self.bar.total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stop):
+    """While a model opens, Ctrl-C asks the download to stop between chunks (a second one interrupts)."""
+    def on_interrupt(_signum, _frame):
+        if stop():
+            raise KeyboardInterrupt
+        stop.set()
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread (an embedding program): keep its handler
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _open_model(args, settings):
+    from ..core.sampling import load_for_sampling
+    from ..core.stopping import StopFlag
+
+    stop, bar = StopFlag(), _DownloadBar(str(args.run_dir), args.quiet)
+    try:
+        with _ctrl_c_sets(stop):
+            loaded = load_for_sampling(args.run_dir, settings.device, prefer_ema=not args.raw_weights,
+                                       allow_pickle=args.allow_pickle, dtype=args.dtype, download=True,
+                                       progress=bar, should_stop=stop)
+    finally:
+        bar.close()
+    for note in loaded.extra.get("notes", ()):
+        print(f"diffusion-studio: note: {note}", file=sys.stderr)
+    return loaded
+
+
 def run(args) -> int:
     from ..core.atomic import atomic_write_bytes, check_writable_dir
     from ..core.chain import DEFAULT_FRAME_BUDGET_BYTES, stride_for_budget
     from ..core.export import tile_grid
-    from ..core.sampling import chunk_size_for, load_for_sampling, sample_in_chunks, sampler_for
+    from ..core.model_sources.hub import DownloadCancelled
+    from ..core.sampling import chunk_size_for, sample_in_chunks, sampler_for
 
     _check_options(args)
     settings = _settings(args)
-    loaded = load_for_sampling(args.run_dir, settings.device, prefer_ema=not args.raw_weights)
+    try:
+        loaded = _open_model(args, settings)
+    except DownloadCancelled as exc:
+        print(f"diffusion-studio: interrupted: {exc}", file=sys.stderr)
+        return 130
     sampler = sampler_for(loaded, settings)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -406,20 +406,44 @@ def to_diffusers_config(
 
 
 def from_diffusers_config(config: dict[str, Any]) -> NoiseSchedule:
-    """Map a diffusers ``scheduler_config.json`` dict onto a schedule (diffusers' defaults apply)."""
+    """Map a diffusers ``scheduler_config.json`` dict onto a schedule (diffusers' defaults apply).
+
+    ``trained_betas`` (what :func:`to_diffusers_config` writes for schedules diffusers cannot compute by
+    name) are read back as they are: as the named schedule they equal when one of ours with its default
+    parameters does, else as a schedule named ``trained_betas``.
+    """
     if not isinstance(config, dict):
         raise ScheduleError("a diffusers scheduler config must be a JSON object")
+    zero_terminal_snr = bool(config.get("rescale_betas_zero_snr", False))
     if config.get("trained_betas") is not None:
-        raise ScheduleError("configs with explicit trained_betas are not supported; use a named beta_schedule")
+        return _from_trained_betas(config["trained_betas"], config.get("num_train_timesteps"), zero_terminal_snr)
     name = config.get("beta_schedule", "linear")
     if name not in DIFFUSERS_SCHEDULES:
         raise ScheduleError(f"unknown diffusers beta_schedule {name!r}; known: {', '.join(DIFFUSERS_SCHEDULES)}")
     params: dict[str, float] = {}
     if name in ("linear", "scaled_linear", "sigmoid"):
         params = {"beta_start": config.get("beta_start", 1e-4), "beta_end": config.get("beta_end", 0.02)}
-    return make_schedule(
-        name,
-        config.get("num_train_timesteps", 1000),
-        zero_terminal_snr=bool(config.get("rescale_betas_zero_snr", False)),
-        **params,
-    )
+    return make_schedule(name, config.get("num_train_timesteps", 1000), zero_terminal_snr=zero_terminal_snr, **params)
+
+
+def _from_trained_betas(values: Any, num_train_timesteps: Any, zero_terminal_snr: bool) -> NoiseSchedule:
+    if not isinstance(values, (list, tuple)) or not 2 <= len(values) <= MAX_TIMESTEPS:
+        raise ScheduleError(f"trained_betas must be a list of 2 to {MAX_TIMESTEPS} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ScheduleError("trained_betas must hold numbers only")
+    betas = np.asarray(values, dtype=np.float64)
+    if num_train_timesteps is not None and _whole_number(num_train_timesteps) != betas.size:
+        raise ScheduleError(f"num_train_timesteps is {num_train_timesteps} but trained_betas has {betas.size} values")
+    if not np.all(np.isfinite(betas)) or np.any(betas < 0) or np.any(betas > 1):
+        raise ScheduleError("every value of trained_betas must lie in [0, 1]")
+    if zero_terminal_snr:  # diffusers rescales trained betas too
+        betas = rescale_zero_terminal_snr(betas)
+    for name in _RECIPES:  # our own export of a schedule diffusers has no name for: give its name back
+        for rescaled in (False, True):
+            try:
+                candidate = make_schedule(name, betas.size, zero_terminal_snr=rescaled)
+            except ScheduleError:
+                continue
+            if np.array_equal(candidate.betas, betas):
+                return candidate
+    return NoiseSchedule("trained_betas", betas, {}, zero_terminal_snr)

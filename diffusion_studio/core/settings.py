@@ -77,6 +77,8 @@ class SettingsFile(BaseModel):
     default_timesteps: Annotated[StrictInt, Field(ge=2, le=10_000)] = 1000
     default_device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda|mps|cuda:\d{1,3})$")] = "auto"
     tour_done: StrictBool = False
+    recent_models: Annotated[list, AfterValidator(_recent)] = []  # the Sample panel's models: paths and Hub ids
+    model_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # a pretrained model's precision on a GPU
 
 
 #: Every known key and its default.
@@ -182,6 +184,11 @@ class Settings:
         entry = str(Path(path).resolve())
         files = [entry] + [p for p in self._values["recent_files"] if p != entry]
         self._values["recent_files"] = files[:MAX_RECENT_FILES]
+
+    def add_recent_model(self, spec: str) -> None:
+        """Put a model (a path or a Hub id, as the user named it) first in the recent models."""
+        models = [str(spec)] + [m for m in self._values["recent_models"] if m != str(spec)]
+        self._values["recent_models"] = models[:MAX_RECENT_FILES]
 
     def remove_recent_file(self, path: str | os.PathLike) -> None:
         entry = str(Path(path).resolve())

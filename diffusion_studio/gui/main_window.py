@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(self.state)
         self.add_dock("training", "Train", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.statusBar().addPermanentWidget(self.training_panel.status_label)  # training state from any panel
-        self.sampling_panel = SamplingPanel(self.state)
+        self.sampling_panel = SamplingPanel(self.state, settings=self.settings)
         self.add_dock("sampling", "Sample", self.sampling_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
         self.schedule_panel = SchedulePanel(self.state)

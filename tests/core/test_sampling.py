@@ -144,3 +144,48 @@ def test_a_stopped_chunked_run_yields_no_samples(loaded):
     events = list(sample_in_chunks(loaded, SamplerSettings(sampler="ddim", steps=4), 3, stride=4, chunk_size=2,
                                    should_stop=stop))
     assert not any(isinstance(e, list) for e in events)
+
+
+def test_frame_batches_count_every_step_even_between_kept_frames(loaded, monkeypatch):
+    from diffusion_studio.core import chain
+
+    monkeypatch.setattr(chain, "stride_for_budget", lambda *args, **kwargs: 7)  # as for a big batch
+    settings = SamplerSettings(sampler="ddpm", steps=T, batch_size=2)
+    events = list(sample_chains(loaded, [ChainRequest("a", settings)], StopFlag(), min_interval_s=0.0))
+    batches = [e for e in events if isinstance(e, FrameBatch)]
+    steps = [b.steps_done for b in batches]
+    assert steps == sorted(steps) and steps[-1] == T and batches[-1].done
+    assert len(set(steps)) == T  # one report per model call at min_interval_s = 0, frames or not
+    frames = [f for b in batches for f in b.frames]
+    assert [f.index for f in frames] == [0, 7, 14, 21, 28, 35, T] and frames[-1].is_final
+
+
+def test_a_chain_estimate_is_its_model_calls_at_its_batch_size(loaded):
+    from diffusion_studio.core.sampling import StepTime, estimate_chain_seconds, time_model_step
+
+    timed = time_model_step(loaded)
+    assert timed is not None and timed.fixed >= 0 and timed.per_sample >= 0 and 0 < timed.for_batch(1) < 5
+    step = StepTime(fixed=0.02, per_sample=0.5)
+    settings = SamplerSettings(sampler="ddim", steps=20, batch_size=3)
+    assert estimate_chain_seconds(loaded, settings, step) == pytest.approx(20 * (0.02 + 3 * 0.5))
+    assert estimate_chain_seconds(loaded, settings.with_(sampler="ddpm", steps=10_000), step) == pytest.approx(
+        T * 1.52)  # DDPM never runs more than T steps
+
+
+def test_big_models_get_a_few_samples_with_dpm_solver_20(loaded):
+    from diffusion_studio.core.sampling import StepTime, is_big_model, settings_for_big_model
+
+    assert not is_big_model(loaded, StepTime(0.01, 0.001)) and is_big_model(loaded, StepTime(0.0, 1.2))
+    assert not is_big_model(loaded, None)
+    big = settings_for_big_model(SamplerSettings(sampler="ddpm", steps=1000, batch_size=16, seed=7))
+    assert (big.sampler, big.steps, big.batch_size, big.seed) == ("dpm_solver", 20, 4, 7)
+    assert settings_for_big_model(SamplerSettings(batch_size=2)).batch_size == 2
+
+
+def test_the_frames_of_a_256_px_rgb_batch_stay_within_the_frame_budget():
+    from diffusion_studio.core.chain import DEFAULT_FRAME_BUDGET_BYTES, estimate_chain_bytes, stride_for_budget
+
+    for steps, batch in ((1000, 16), (50, 16), (20, 4), (1000, 64)):
+        stride = stride_for_budget(steps, batch, 256, 3)
+        assert estimate_chain_bytes(steps, batch, 256, 3, stride) <= DEFAULT_FRAME_BUDGET_BYTES
+        assert stride == 1 or estimate_chain_bytes(steps, batch, 256, 3, stride - 1) > DEFAULT_FRAME_BUDGET_BYTES

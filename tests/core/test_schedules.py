@@ -203,8 +203,6 @@ def test_from_diffusers_config():
     # diffusers' defaults when keys are missing
     assert from_diffusers_config({}) == make_schedule("linear", 1000, beta_start=1e-4, beta_end=0.02)
     assert from_diffusers_config({"beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 10}).num_timesteps == 10
-    with pytest.raises(ScheduleError, match="trained_betas"):
-        from_diffusers_config({"trained_betas": [0.1, 0.2]})
     with pytest.raises(ScheduleError, match="beta_schedule"):
         from_diffusers_config({"beta_schedule": "quadratic"})
 
@@ -294,7 +292,34 @@ def test_other_schedules_go_to_diffusers_as_their_betas(name, params, zero_termi
     assert config["trained_betas"] is not None and config["rescale_betas_zero_snr"] is False
     for scheduler in (DDPMScheduler(**config), DDIMScheduler.from_config(config)):
         np.testing.assert_allclose(scheduler.betas.double().numpy(), schedule.betas, rtol=1e-6, atol=1e-9)
-    with pytest.raises(ScheduleError, match="trained_betas"):  # ours reads only named schedules back
+    back = from_diffusers_config(config)  # the betas come back exactly; defaults even with their name
+    np.testing.assert_array_equal(back.betas, schedule.betas)
+    if not params:
+        assert back == schedule
+    else:
+        assert back.name == "trained_betas" and back.num_timesteps == 200
+
+
+def test_trained_betas_are_read_as_diffusers_reads_them():
+    betas = np.linspace(1e-3, 0.05, 30) ** 1.5
+    config = {"trained_betas": betas.tolist(), "num_train_timesteps": 30, "rescale_betas_zero_snr": True}
+    schedule = from_diffusers_config(config)
+    theirs = DDPMScheduler.from_config(config)
+    assert schedule.name == "trained_betas" and schedule.zero_terminal_snr and schedule.alphas_cumprod[-1] == 0
+    np.testing.assert_allclose(schedule.alphas_cumprod, theirs.alphas_cumprod.double().numpy(), atol=5e-6)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"trained_betas": [0.1]}, "list of 2"),
+    ({"trained_betas": "0.1, 0.2"}, "list of 2"),
+    ({"trained_betas": [0.1, "x"]}, "numbers only"),
+    ({"trained_betas": [0.1, True]}, "numbers only"),
+    ({"trained_betas": [0.1, 1.5]}, r"\[0, 1\]"),
+    ({"trained_betas": [0.1, -0.2]}, r"\[0, 1\]"),
+    ({"trained_betas": [0.1, 0.2], "num_train_timesteps": 1000}, "has 2 values"),
+])
+def test_unusable_trained_betas_are_refused(config, message):
+    with pytest.raises(ScheduleError, match=message):
         from_diffusers_config(config)
 
 

@@ -60,6 +60,8 @@ def test_unreadable_file_falls_back_with_a_notice(tmp_path):
         ("default_device", "tpu"),
         ("tour_done", "yes"),
         ("recent_files", "not a list"),
+        ("recent_models", {"a": 1}),
+        ("model_dtype", "float8"),
     ],
 )
 def test_invalid_values_fall_back_to_their_default(tmp_path, key, bad):
@@ -78,6 +80,15 @@ def test_recent_files_are_deduplicated_newest_first_and_capped(tmp_path):
     files = settings.recent_files
     assert len(files) == MAX_RECENT_FILES
     assert files[0].endswith("5.png") and files.count(files[0]) == 1
+
+
+def test_recent_models_keep_hub_ids_as_typed_newest_first(tmp_path):
+    settings = Settings(tmp_path / "settings.json")
+    for spec in ("google/ddpm-cifar10-32", str(tmp_path / "pipe"), "google/ddpm-cifar10-32"):
+        settings.add_recent_model(spec)
+    settings.save()
+    again = Settings.load(tmp_path / "settings.json")
+    assert again["recent_models"] == ["google/ddpm-cifar10-32", str(tmp_path / "pipe")]
 
 
 def test_saving_into_a_read_only_folder_raises_a_clear_error(tmp_path, monkeypatch):

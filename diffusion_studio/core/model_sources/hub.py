@@ -22,12 +22,14 @@ from ..errors import InputError
 __all__ = [
     "DownloadCancelled",
     "DownloadProgress",
+    "NotCachedError",
     "SAFE_PATTERNS",
     "cached_snapshot",
     "download_snapshot",
     "hub_cache_dir",
     "is_offline",
     "looks_like_hub_id",
+    "repo_files",
     "require_huggingface_hub",
 ]
 
@@ -41,6 +43,23 @@ INSTALL_HINT = 'pip install "diffusion-studio[diffusers]"'
 
 class DownloadCancelled(InputError):
     """The user cancelled a download; what was fetched so far stays in the cache and resumes next time."""
+
+
+class NotCachedError(InputError):
+    """``repo_id`` is not (completely) in the local cache and no download was asked for.
+
+    A caller that can ask the user (the Sample panel) catches it and offers to download ``repo_id``.
+    """
+
+    def __init__(self, repo_id: str):
+        self.repo_id = repo_id
+        if is_offline():
+            reason = ("HF_HUB_OFFLINE is set; unset it to download the model, or copy it into the cache from a "
+                      "machine that has it")
+        else:
+            reason = "download it first (the Sample panel offers to; diffusion-studio sample downloads it)"
+        super().__init__(f"{repo_id} is neither a folder here nor a model in the local Hugging Face cache "
+                         f"({hub_cache_dir()}); {reason}")
 
 
 def looks_like_hub_id(spec: str | os.PathLike) -> bool:
@@ -153,3 +172,16 @@ def download_snapshot(repo_id: str, *, revision: str | None = None, allow_patter
     except errors.HfHubHTTPError as exc:
         raise InputError(f"the Hugging Face Hub refused {repo_id}: {str(exc).splitlines()[0][:200]}") from None
     return Path(folder)
+
+
+def repo_files(repo_id: str, *, revision: str | None = None) -> list[str] | None:
+    """The files of ``repo_id`` on the Hub (one small request), or None when that cannot be learnt (offline …)."""
+    if is_offline():
+        return None
+    hub = require_huggingface_hub()
+    from huggingface_hub import errors
+
+    try:
+        return list(hub.list_repo_files(repo_id, revision=revision))
+    except (errors.HfHubHTTPError, errors.HFValidationError, OSError, ValueError):
+        return None

@@ -2,6 +2,8 @@
 
 Wiring only: chains run in ``core.sampling.sample_chains`` (core.chain underneath) on a superqt worker;
 ``viewer.ChainViewer`` holds and shows the frames; the timeline owns the current frame index.
+Models load in the background (with a one-step timing for the chain estimate); a model that cannot
+be opened leaves the previous one loaded; a Hub id that is not cached is offered for download.
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ from .viewer import Chain, ChainViewer
 from ....core.sampling import ChainRequest, ChainStarted, FrameBatch, ModelReady, StopFlag, prepare_start_image
 from .worker import make_loading_worker, make_sampling_worker
 
+#: A chain estimated to take longer than this is announced before it starts.
+LONG_CHAIN_SECONDS = 10.0
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
 __all__ = ["SamplingPanel"]
 
 
@@ -46,18 +61,23 @@ class SamplingPanel(QWidget):
     #: emitted when a model finished loading (True) or failed to (False)
     modelLoaded = Signal(bool)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, settings=None):
         super().__init__(parent)
         self.state = state
-        self._loaded = None  # core.loaded_model.LoadedModel for _loaded_key = (picked path, device)
-        self._loaded_key: tuple[str, str] | None = None
-        self._loading_key: tuple[str, str] | None = None
+        self._app_settings = settings  # core.settings.Settings: recent models, precision (None: not kept)
+        self._loaded = None  # core.loaded_model.LoadedModel for _loaded_key = (spec, device, load options)
+        self._loaded_key: tuple | None = None
+        self._loading_key: tuple | None = None
+        self._step_time = None  # core.sampling.StepTime of the loaded model on its device
+        self.download_dialog = None
+        self._chain_started_at = 0.0
+        self._progress_prefix = ""
         self._load_worker = None
         self._loads_in_flight = 0
         self._worker = None
         self._stop: StopFlag | None = None
         self._run_status = "done"
-        self._run_key: tuple[str, str] = ("", "auto")  # (model path, device) of the running chain
+        self._run_key: tuple = ("", "auto", ())  # (model spec, device, load options) of the running chain
         self._num_requests = 0
         self._started_at = 0.0
         self._export_dialog = None
@@ -87,6 +107,7 @@ class SamplingPanel(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.model_picker.modelChosen.connect(self._on_model_chosen)
+        self.model_picker.optionsChanged.connect(self._on_settings_changed)
         self.settings_form.changed.connect(self._on_settings_changed)
         state.modelChanged.connect(self._on_state_model_changed)
         state.imageChanged.connect(self._on_image_changed)
@@ -99,7 +120,7 @@ class SamplingPanel(QWidget):
         self._sync_buttons()
 
     def _build_controls(self) -> None:
-        self.model_picker = ModelPicker()
+        self.model_picker = ModelPicker(settings=self._app_settings)
         self.settings_form = SamplerSettingsForm()
         self.sample_button = QPushButton("Sample")
         self.sample_button.setToolTip("Run the reverse chain from fresh (seeded) noise")
@@ -111,7 +132,7 @@ class SamplingPanel(QWidget):
         buttons.addWidget(self.sample_button, 1)
         buttons.addWidget(self.stop_button)
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m frames")
+        self.progress.setFormat("%v / %m steps")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
 
@@ -232,19 +253,22 @@ class SamplingPanel(QWidget):
         if self._worker is not None:
             self.message.show_message("A chain is still running: stop it first.", "info")
             return
-        path = self.model_picker.current_path()
-        if path is None:
+        spec = self.model_picker.current_spec()
+        if spec is None:
             return
         self.message.dismiss()
         device = requests[0].settings.device
-        model = self._loaded if self._loaded_key == (str(path), device) else path
-        self._run_key = (str(path), device)
+        key = self._current_key()
+        model = self._loaded if self._loaded_key == key else spec
+        self._run_key = key
+        self._announce_long_chain(requests)
         self.viewer.reset(mode, sides=sides, note=note)
         self._pending_reference = requests[0].start_image if mode == "sdedit" else None
         self._stop = StopFlag()
         self._run_status = "done"
         self._num_requests = len(requests)
-        self._worker = make_sampling_worker(model, requests, self._stop, device=device)
+        self._worker = make_sampling_worker(model, requests, self._stop, device=device,
+                                            model_options=self.model_picker.load_options())
         self._worker.yielded.connect(self._on_yielded)
         self._worker.errored.connect(self._on_errored)
         self._worker.finished.connect(self._on_finished)
@@ -261,14 +285,16 @@ class SamplingPanel(QWidget):
                 self.viewer.show_reference(self._as_model_sees_it(self._pending_reference, item.loaded))
                 self._pending_reference = None
         elif isinstance(item, ChainStarted):
-            chain = self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
-            of = f"chain {item.chain + 1} of {self._num_requests}: " if self._num_requests > 1 else ""
-            self.progress.setFormat(of + "%v / %m frames")
-            self.progress.setRange(0, max(1, chain.expected_frames))
+            self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
+            self._progress_prefix = f"chain {item.chain + 1} of {self._num_requests}: " if self._num_requests > 1 else ""
+            self.progress.setFormat(self._progress_prefix + "%v / %m steps")
+            self.progress.setRange(0, max(1, len(item.timesteps)))
             self.progress.setValue(0)
+            self._chain_started_at = time.monotonic()
         elif isinstance(item, FrameBatch):
-            self.viewer.add_frames(item.chain, item.frames)
-            self.progress.setValue(min(len(self.chains[item.chain].frames), self.progress.maximum()))
+            if item.frames:
+                self.viewer.add_frames(item.chain, item.frames)
+            self._show_step_progress(item.steps_done)
 
     def _on_errored(self, error: Exception) -> None:
         from ....core.errors import InputError
@@ -280,7 +306,7 @@ class SamplingPanel(QWidget):
 
     def _on_finished(self) -> None:
         elapsed = time.monotonic() - self._started_at
-        self.progress.setFormat(self.progress.format() + f" · {elapsed:.1f} s")
+        self.progress.setFormat(self._progress_prefix + f"%v / %m steps · {elapsed:.1f} s")
         complete = len(self.chains) == self._num_requests and all(
             chain.frames and chain.frames[-1].is_final for chain in self.chains)
         if self._run_status == "done" and not complete:
@@ -290,9 +316,9 @@ class SamplingPanel(QWidget):
         self.runFinished.emit(self._run_status)
 
     # -- model -----------------------------------------------------------------------------------
-    def _on_model_chosen(self, path: Path) -> None:
-        if self.state.model_path is None or Path(self.state.model_path) != Path(path):
-            self.state.set_model_path(path)
+    def _on_model_chosen(self, spec) -> None:
+        if isinstance(spec, Path) and (self.state.model_path is None or Path(self.state.model_path) != spec):
+            self.state.set_model_path(spec)  # local models only: a Hub id is not a path on this machine
         self._load_model_info()
 
     def _on_state_model_changed(self, path) -> None:
@@ -312,18 +338,23 @@ class SamplingPanel(QWidget):
     def _on_settings_changed(self) -> None:
         if self._current_key() not in (self._loaded_key, self._loading_key):
             self._load_model_info()
+        else:
+            self._update_estimate()
 
     def _load_model_info(self) -> None:
-        """Load the picked model in the background for its info line; sampling then reuses it."""
+        """Load the picked model in the background for its info line; sampling then reuses it.
+
+        The model loaded before stays loaded (and is used) until the new one has loaded.
+        """
         self._model_info_requested = True
-        path = self.model_picker.current_path()
-        if path is None:
+        spec = self.model_picker.current_spec()
+        if spec is None:
             return
         device = self.settings_form.settings().device
-        key = (str(path), device)
-        self._loaded, self._loaded_key, self._loading_key = None, None, key
+        self._loading_key = self._current_key()
         self.model_picker.set_info("Loading…")
-        worker = make_loading_worker(path, device)
+        self.model_picker.set_estimate("")
+        worker = make_loading_worker(spec, device, self.model_picker.load_options())
         # Bound methods only: Qt drops them if the panel goes away before the worker ends.
         worker.returned.connect(self._on_load_result)
         worker.finished.connect(self._on_load_finished)
@@ -339,38 +370,163 @@ class SamplingPanel(QWidget):
         self._loads_in_flight -= 1
 
     def _on_load_result(self, result) -> None:
-        key = (result.path, result.device)
+        key = (result.path, result.device, result.options)
         if result.error is None:
-            self._on_model_loaded(key, result.loaded)
+            self._on_model_loaded(key, result.loaded, result.step_time)
         else:
             self._on_model_failed(key, result.error)
 
-    def _current_key(self) -> tuple[str, str]:
-        return str(self.model_picker.current_path()), self.settings_form.settings().device
+    def _current_key(self) -> tuple:
+        options = tuple(sorted(self.model_picker.load_options().items()))
+        return self.model_picker.current_spec() or "", self.settings_form.settings().device, options
 
-    def _on_model_loaded(self, key, loaded) -> None:
+    def _on_model_loaded(self, key, loaded, step_time=None) -> None:
         if key != self._current_key():
             return  # the user picked something else meanwhile
+        new_model = self._loaded_key is None or self._loaded_key[0] != key[0]
+        self._step_time = step_time
         self._set_loaded(loaded, key)
+        self.model_picker.remember(key[0])
+        if new_model:
+            self._propose_settings_for(loaded)
+        self._update_estimate()
         self.modelLoaded.emit(True)
 
     def _on_model_failed(self, key, error: Exception) -> None:
+        from ....core.model_sources.hub import NotCachedError, is_offline
+
         if key != self._current_key():
+            return
+        if isinstance(error, NotCachedError) and not is_offline():
+            self._offer_download(error.repo_id)
             return
         text = str(error) or type(error).__name__
         if Path(key[0]) == demo_model_dir() and not (demo_model_dir() / "config.json").is_file():
             # Not the user's doing: say what to do instead of showing an error.
             self.model_picker.set_info("The bundled demo model is not in this install. Train a model in the "
                                        "Train tab, or open a run folder or .safetensors file.")
+        elif self._loaded is not None:
+            self.message.show_message(f"Could not load the model: {text.rstrip('.')}. The model loaded before "
+                                      "stays in use.", "error")
+            self._keep_previous_model()
+            self.modelLoaded.emit(False)
+            return
         else:
             self.model_picker.set_info(text, error=True)
             self.message.show_message(f"Could not load the model: {text}", "error")
         self.sdedit_controls.set_model_schedule(None)
         self.modelLoaded.emit(False)
 
-    def _set_loaded(self, loaded, key: tuple[str, str]) -> None:
+    def _keep_previous_model(self) -> None:
+        """Back to the model that is still loaded: the picker shows it again, and so does the app's state."""
+        spec = self._loaded_key[0]
+        self._loading_key = None
+        self.model_picker.select_path(spec, emit=False)
+        if self.model_picker.current_path() is not None and self.model_picker.current_path().exists():
+            self.state.set_model_path(self.model_picker.current_path())
+        self.model_picker.set_info(self._info_line(self._loaded))
+        if self._loaded_key == self._current_key():
+            self._update_estimate()
+
+    def _offer_download(self, repo_id: str) -> None:
+        """A Hub id that is not in the cache: download it (progress, Cancel), then load it."""
+        from ...dialogs.download_dialog import DownloadDialog
+
+        allow_pickle = self.model_picker.load_options()["allow_pickle"]
+
+        def fetch(progress, should_stop):
+            from ....core.model_sources.diffusers_pixel import download
+
+            return download(repo_id, allow_pickle=allow_pickle, progress=progress, should_stop=should_stop)
+
+        self.model_picker.set_info(f"Downloading {repo_id}…")
+        dialog = DownloadDialog(repo_id, parent=self, fetch=fetch)
+        dialog.downloaded.connect(self._on_downloaded)
+        dialog.cancelled.connect(self._on_download_abandoned)
+        dialog.failed.connect(self._on_download_failed)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.download_dialog = dialog
+        dialog.open()
+
+    def _on_downloaded(self, _snapshot) -> None:
+        self.download_dialog = None
+        self._load_model_info()  # now from the cache
+
+    def _on_download_abandoned(self) -> None:
+        self.download_dialog = None
+        self._download_did_not_happen(f"The download of {self.model_picker.current_spec()} was cancelled; what was "
+                                      "fetched stays in the cache and continues next time.", "info")
+
+    def _on_download_failed(self, text: str) -> None:
+        self._download_did_not_happen(f"Could not download {self.model_picker.current_spec()}: {text}", "error")
+
+    def _download_did_not_happen(self, text: str, kind: str) -> None:
+        self.message.show_message(text, kind)
+        if self._loaded is not None:
+            self._keep_previous_model()
+        else:
+            self.model_picker.set_info(text, error=kind == "error")
+        self.modelLoaded.emit(False)
+
+    def _propose_settings_for(self, loaded) -> None:
+        """A big model (256² on a CPU: seconds per sample and step) gets a few samples with DPM-Solver++ 20."""
+        from ....core.sampling import estimate_chain_seconds, is_big_model, settings_for_big_model
+
+        if not is_big_model(loaded, self._step_time):
+            return
+        current = self.settings_form.settings()
+        proposed = settings_for_big_model(current)
+        step = self._step_time
+        if step is None or proposed.batch_size < current.batch_size or (
+                estimate_chain_seconds(loaded, proposed, step) < estimate_chain_seconds(loaded, current, step)):
+            self.settings_form.set_settings(proposed)
+            self.message.show_message(
+                f"A big model ({loaded.image_size}×{loaded.image_size}): set to {proposed.batch_size} samples with "
+                f"{proposed.describe().split(', seed')[0]} so a chain stays short. Change them as you like.", "info")
+
+    def _update_estimate(self) -> None:
+        from ....core.sampling import estimate_chain_seconds
+
+        loaded, step = self._loaded, self._step_time
+        if loaded is None or step is None or self._loaded_key != self._current_key():
+            self.model_picker.set_estimate("")
+            return
+        settings = self.settings_form.settings()
+        try:
+            seconds = estimate_chain_seconds(loaded, settings, step)
+        except Exception:  # noqa: BLE001 - settings the sampler refuses are reported when sampling starts
+            self.model_picker.set_estimate("")
+            return
+        self.model_picker.set_estimate(f"One step of {settings.batch_size} ≈ "
+                                       f"{format_seconds(step.for_batch(settings.batch_size))} on "
+                                       f"{loaded.device.type}; this chain ≈ {format_seconds(seconds)}")
+
+    def _announce_long_chain(self, requests: list[ChainRequest]) -> None:
+        from ....core.sampling import estimate_chain_seconds
+
+        loaded, step = self._loaded, self._step_time
+        if loaded is None or step is None or self._loaded_key != self._current_key():
+            return
+        seconds = sum(estimate_chain_seconds(loaded, r.settings, step) for r in requests)
+        if seconds >= LONG_CHAIN_SECONDS:
+            batch = requests[0].settings.batch_size
+            self.message.show_message(
+                f"This takes about {format_seconds(seconds)} on the {loaded.device.type} "
+                f"({format_seconds(step.for_batch(batch))} per step of {batch}). Frames appear as they are made; "
+                "Stop keeps the frames so far.", "info")
+
+    def _show_step_progress(self, steps_done: int) -> None:
+        total = self.progress.maximum()
+        self.progress.setValue(min(steps_done, total))
+        elapsed = time.monotonic() - self._chain_started_at
+        if 0 < steps_done < total and elapsed > 2.0:
+            left = elapsed / steps_done * (total - steps_done)
+            self.progress.setFormat(self._progress_prefix + f"%v / %m steps · ~{format_seconds(left)} left")
+
+    def _set_loaded(self, loaded, key: tuple) -> None:
         self._loaded, self._loaded_key = loaded, key
-        self.model_picker.set_info(loaded.describe())
+        self._loading_key = None
+        self.model_picker.set_info(self._info_line(loaded))
         T = loaded.schedule.num_timesteps
         self.settings_form.set_max_steps(T)
         self.compare_controls.form.set_max_steps(T)
@@ -378,6 +534,11 @@ class SamplingPanel(QWidget):
         self.sdedit_controls.set_model_schedule(loaded.schedule.alphas_cumprod)
         if self.message.text() and not self.running:
             self.message.dismiss()  # the error was about the previous model
+
+    @staticmethod
+    def _info_line(loaded) -> str:
+        notes = [f"Note: {note}" for note in loaded.extra.get("notes", ())]
+        return "\n".join([loaded.describe(), *notes])
 
     def _as_model_sees_it(self, image: np.ndarray, loaded) -> np.ndarray:
         x0 = prepare_start_image(image, loaded.image_size, loaded.channels)

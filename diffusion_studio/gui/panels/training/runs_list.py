@@ -7,9 +7,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 from superqt.utils import FunctionWorker
 
+from ... import theme
 from ....core import paths
 from .sample_grid import load_sample_history
 
@@ -39,6 +49,22 @@ def _list_runs(root: Path) -> list:
         return []
 
 
+def export_folder_for(run: Path, parent: Path) -> Path:
+    """``parent/<run>-diffusers``, numbered when that name is taken by a non-empty folder or a file."""
+    candidate = parent / f"{run.name}-diffusers"
+    number = 2
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        candidate = parent / f"{run.name}-diffusers-{number}"
+        number += 1
+    return candidate
+
+
+def _export(run: Path, out_dir: Path):
+    from ....core.diffusers_export import export_diffusers
+
+    return export_diffusers(run, out_dir)
+
+
 def _age(updated: float | None) -> str:
     if not updated:
         return ""
@@ -54,6 +80,8 @@ class RunsList(QWidget):
 
     continueRequested = Signal(Path)
     samplingRequested = Signal(Path)
+    #: an export to diffusers ended: (True, where it wrote) or (False, why not)
+    exportFinished = Signal(bool, str)
     #: the list was re-read (refresh runs in a worker: core.checkpoint imports torch)
     refreshed = Signal()
 
@@ -74,12 +102,22 @@ class RunsList(QWidget):
         self.sample_button.setToolTip("Make this run the model of the sampling panel")
         self.folder_button = QPushButton("Show folder")
         self.refresh_button = QPushButton("Refresh")
+        self.export_button = QPushButton("Export to diffusers…")
+        self.export_button.setToolTip("Write the run as a diffusers DDPMPipeline folder (UNet2DModel + scheduler), "
+                                      "which DDPMPipeline.from_pretrained loads")
         buttons = QGridLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.continue_button, 0, 0)
         buttons.addWidget(self.sample_button, 0, 1)
         buttons.addWidget(self.folder_button, 1, 0)
         buttons.addWidget(self.refresh_button, 1, 1)
+        buttons.addWidget(self.export_button, 2, 0, 1, 2)
+        self.export_label = QLabel("")
+        self.export_label.setWordWrap(True)
+        self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_label.hide()
+        self._export_worker = None
+        self._export_outcome = (False, "")
 
         self.root_label = QLabel("")
         self.root_label.setProperty("role", "muted")
@@ -92,6 +130,7 @@ class RunsList(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_label)
         layout.addLayout(buttons)
+        layout.addWidget(self.export_label)
         layout.addWidget(self.root_label)
 
         self.list.itemSelectionChanged.connect(self._update_buttons)
@@ -100,6 +139,7 @@ class RunsList(QWidget):
         self.sample_button.clicked.connect(self._on_sample_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         self.refresh_button.clicked.connect(self.refresh)
+        self.export_button.clicked.connect(self._on_export_clicked)
         self._update_buttons()
 
     def refresh(self, select: Path | None = None) -> None:
@@ -153,6 +193,7 @@ class RunsList(QWidget):
         self.continue_button.setEnabled(has_run and not getattr(self, "_busy", False))
         self.sample_button.setEnabled(has_run)
         self.folder_button.setEnabled(has_run)
+        self.export_button.setEnabled(has_run and self._export_worker is None)
 
     def _on_continue_clicked(self) -> None:
         run = self.selected_run()
@@ -168,3 +209,50 @@ class RunsList(QWidget):
         run = self.selected_run()
         if run is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(run)))
+
+    def export_selected(self, parent: Path) -> Path | None:
+        """Export the selected run to ``parent/<run>-diffusers`` in a worker; ``exportFinished`` reports."""
+        run = self.selected_run()
+        if run is None or self._export_worker is not None:
+            return None
+        out_dir = export_folder_for(run, Path(parent))
+        self.export_label.setText(f"Exporting {run.name} to {out_dir}…")
+        self.export_label.setStyleSheet("")
+        self.export_label.show()
+        worker = FunctionWorker(_export, run, out_dir)
+        worker.returned.connect(self._on_exported)
+        worker.errored.connect(self._on_export_failed)
+        worker.finished.connect(self._on_export_finished)
+        self._export_worker = worker
+        self._update_buttons()
+        worker.start()
+        return out_dir
+
+    def _on_export_clicked(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        parent = QFileDialog.getExistingDirectory(self, "Export to diffusers: choose where the pipeline folder goes",
+                                                  str(run.parent))
+        if parent:
+            self.export_selected(Path(parent))
+
+    def _on_exported(self, result) -> None:
+        kind = "EMA" if result.is_ema else "raw"
+        text = (f"Wrote {result.path} ({kind} weights, {result.num_parameters / 1e6:.2f} M parameters): "
+                "open it in the Sample panel, or with DDPMPipeline.from_pretrained.")
+        self.export_label.setText(text)
+        self._export_outcome = (True, str(result.path))
+
+    def _on_export_failed(self, error: Exception) -> None:
+        from ....core.errors import InputError
+
+        text = str(error) if isinstance(error, InputError) else f"Export failed: {type(error).__name__}: {error}"
+        self.export_label.setText(text)
+        self.export_label.setStyleSheet(f"color: {theme.colors().error};")
+        self._export_outcome = (False, text)
+
+    def _on_export_finished(self) -> None:
+        self._export_worker = None
+        self._update_buttons()
+        self.exportFinished.emit(*self._export_outcome)
