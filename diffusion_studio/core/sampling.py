@@ -109,14 +109,19 @@ class SamplerSettings:
 
 
 def sampler_for(loaded: "LoadedModel", settings: SamplerSettings) -> "Sampler":
-    """The sampler ``settings`` ask for, on ``loaded``'s schedule, prediction, data range and variance."""
+    """The sampler ``settings`` ask for, on ``loaded``'s schedule, prediction, data range and variance,
+    with the options its own scheduler config sets (``loaded.extra["sampler_options"]``)."""
     return build_sampler(loaded.schedule, loaded.prediction, settings, clip_sample=loaded.clip_sample,
-                         variance=loaded.variance)
+                         variance=loaded.variance, model_options=loaded.extra.get("sampler_options"))
 
 
 def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerSettings, *,
-                  clip_sample: bool = True, variance: str = "fixed_small") -> "Sampler":
+                  clip_sample: bool = True, variance: str = "fixed_small",
+                  model_options: dict[str, dict[str, Any]] | None = None) -> "Sampler":
     """The sampler ``settings`` ask for, on a model's schedule and prediction type.
+
+    ``model_options``: per sampler name, options the model's own scheduler config fixes (e.g. a Stable
+    Diffusion model's ``{"ddim": {"set_alpha_to_one": False}}``); the settings' steps and η win.
 
     ``clip_sample`` clips x̂0 to [−1, 1] in every sampler: right for pixel models trained on images
     in [−1, 1] — at the start of a cosine chain (ᾱ_999 ≈ 2e-9) an unclipped
@@ -125,7 +130,8 @@ def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerS
     """
     T = schedule.num_timesteps
     steps = min(int(settings.steps), T)
-    options: dict[str, Any] = {"prediction": prediction, "clip_sample": clip_sample}
+    options: dict[str, Any] = {**(model_options or {}).get(settings.sampler, {}),
+                               "prediction": prediction, "clip_sample": clip_sample}
     if settings.sampler == "ddpm":
         options["num_steps"] = None if steps >= T else steps
         options["variance"] = variance
