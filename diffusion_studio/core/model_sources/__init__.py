@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["SOURCES", "open_model", "model_path"]
 
 #: Source modules of this package, asked in this order; ``runs`` (our own run folders) last.
-SOURCES: tuple[str, ...] = ("runs",)
+#: ``latent``: Stable-Diffusion-layout text-to-image pipelines (a folder, or a Hub id in the cache).
+SOURCES: tuple[str, ...] = ("latent", "runs")
 
 
 def model_path(spec: str | Path) -> Path:
