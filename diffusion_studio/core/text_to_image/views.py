@@ -1,0 +1,180 @@
+"""What a latent chain frame looks like: pixels (preview or VAE), the latent's channels and histogram, guidance.
+
+A :class:`~core.chain.LatentFrame` keeps float latents; everything here turns one into uint8 pictures
+for the panel and the exports, as plain numpy (no Qt):
+
+- :func:`preview_pixels` — x_t or x̂0 through the fitted linear latent → RGB map, at latent resolution;
+- :class:`DecodedPixels` — the VAE decode of a frame's x_t or x̂0, on demand, kept in a small LRU cache;
+- :func:`channel_strip` — the latent's C channels side by side in grey, ±2.5 σ (as ε̂ is shown);
+- :func:`latent_histogram` — its values' histogram and the N(0, 1) density to compare with;
+- :func:`guidance_strips` — ε̂(∅), ε̂(c) and what guidance adds, w·(ε̂(c) − ε̂(∅)), one strip each;
+- :func:`display_frames` — latent frames as ordinary uint8 ``ChainFrame`` s for core.export (GIF, …).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Callable, Hashable, Sequence
+
+import numpy as np
+
+from ..chain import NOISE_DISPLAY_SIGMAS, ChainFrame
+
+if TYPE_CHECKING:
+    from ..chain import LatentFrame
+    from ..model_sources.latent.preview import LatentPreview
+
+__all__ = [
+    "GUIDANCE_VIEWS",
+    "DecodedPixels",
+    "channel_strip",
+    "display_frames",
+    "guidance_strips",
+    "latent_histogram",
+    "normal_density",
+    "pixels_to_uint8",
+    "preview_pixels",
+]
+
+#: The guidance views a frame carries (``GuidedModel.views``), top to bottom, with their labels.
+GUIDANCE_VIEWS: tuple[tuple[str, str], ...] = (
+    ("eps_unconditional", "ε̂(x_t, ∅) — unconditional"),
+    ("eps_conditional", "ε̂(x_t, c) — with the prompt"),
+    ("guidance_added", "w·(ε̂(c) − ε̂(∅)) — what guidance adds"),
+)
+STRIP_GAP = 2  # grey pixels between channels and between strips
+
+
+def _unit_to_uint8(values: np.ndarray) -> np.ndarray:
+    """float in [−1, 1] → uint8, NaN as mid-grey; the rounding of ``core.images.float_to_uint8``."""
+    out = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0)
+    return ((np.clip(out, -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8)
+
+
+def pixels_to_uint8(pixels) -> np.ndarray:
+    """Decoded pixels (N, 3, H, W) float in [−1, 1] (torch or numpy) → uint8 (N, H, W, 3)."""
+    array = pixels.detach().cpu().numpy() if hasattr(pixels, "detach") else np.asarray(pixels)
+    return _unit_to_uint8(array.transpose(0, 2, 3, 1))
+
+
+def preview_pixels(frame: "LatentFrame", which: str, preview: "LatentPreview") -> np.ndarray:
+    """uint8 (N, h, w, 3): the frame's ``x_t`` or ``pred_x0`` through the linear preview."""
+    return preview.rgb(getattr(frame, which))
+
+
+def channel_strip(latent: np.ndarray, sigmas: float = NOISE_DISPLAY_SIGMAS, gap: int = STRIP_GAP) -> np.ndarray:
+    """One sample's latent (C, h, w) as its channels side by side: uint8 (h, C·w + gaps), 0 as mid-grey."""
+    latent = np.asarray(latent, dtype=np.float32)
+    channels, height, width = latent.shape
+    out = np.full((height, channels * width + (channels - 1) * gap), 128, np.uint8)
+    for c in range(channels):
+        out[:, c * (width + gap) : c * (width + gap) + width] = _unit_to_uint8(latent[c] / sigmas)
+    return out
+
+
+def guidance_strips(frame: "LatentFrame", sample: int = 0, sigmas: float = NOISE_DISPLAY_SIGMAS,
+                    gap: int = STRIP_GAP) -> tuple[np.ndarray, tuple[str, ...]] | tuple[None, tuple]:
+    """The three guidance views of one sample stacked as rows of channel strips, and their labels.
+
+    All on the same ±``sigmas`` scale, so how large the guidance term is next to ε̂ shows. (None, ())
+    when the frame has no guidance views (a model run without guidance recording).
+    """
+    present = [(name, label) for name, label in GUIDANCE_VIEWS if name in frame.extras]
+    if not present:
+        return None, ()
+    rows = [channel_strip(frame.extras[name][sample], sigmas, gap) for name, _ in present]
+    spacer = np.full((gap * 2, rows[0].shape[1]), 255, np.uint8)
+    pieces = [rows[0]]
+    for row in rows[1:]:
+        pieces += [spacer, row]
+    return np.concatenate(pieces, axis=0), tuple(label for _, label in present)
+
+
+def latent_histogram(values: np.ndarray, bins: int = 81, limit: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres, density) of ``values`` over [−limit, limit]; values outside count in the end bins."""
+    data = np.clip(np.asarray(values, dtype=np.float64).ravel(), -limit, limit)
+    data = data[np.isfinite(data)]
+    counts, edges = np.histogram(data, bins=bins, range=(-limit, limit))
+    width = edges[1] - edges[0]
+    density = counts / max(1, data.size) / width
+    return (edges[:-1] + edges[1:]) / 2, density
+
+
+def normal_density(x: np.ndarray) -> np.ndarray:
+    """The N(0, 1) density: where x_T starts, and what ε̂ should look like."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
+
+
+class DecodedPixels:
+    """VAE decodes on demand, remembered: ``get(key, latents)`` decodes once per key (LRU, ``max_bytes``).
+
+    ``decode`` is the model's latent → pixel decoder (``LoadedModel.decode``). Thread-safe: the GUI asks
+    from a worker thread. Keys are whatever names a view (e.g. (chain, frame index, "pred_x0")).
+    """
+
+    def __init__(self, decode: Callable, max_bytes: int = 256 * 2**20):
+        self._decode = decode
+        self.max_bytes = int(max_bytes)
+        self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.decodes = 0  # how many times the VAE actually ran
+
+    def cached(self, key: Hashable) -> np.ndarray | None:
+        with self._lock:
+            image = self._cache.get(key)
+            if image is not None:
+                self._cache.move_to_end(key)
+            return image
+
+    def get(self, key: Hashable, latents: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) pixels of ``latents`` (N, C, h, w), decoded now or remembered."""
+        image = self.cached(key)
+        if image is not None:
+            return image
+        import torch
+
+        image = pixels_to_uint8(self._decode(torch.tensor(np.asarray(latents), dtype=torch.float32)))
+        image.setflags(write=False)
+        with self._lock:
+            self.decodes += 1
+            self._cache[key] = image
+            while sum(a.nbytes for a in self._cache.values()) > self.max_bytes and len(self._cache) > 1:
+                self._cache.popitem(last=False)
+        return image
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+def _upscale(images: np.ndarray, factor: int) -> np.ndarray:
+    return images if factor == 1 else images.repeat(factor, axis=-3).repeat(factor, axis=-2)
+
+
+def display_frames(frames: Sequence["LatentFrame"], preview: "LatentPreview", *,
+                   decoder: DecodedPixels | None = None, scale_factor: int = 1,
+                   decode_x_t: bool = False, key: Hashable = "display") -> list[ChainFrame]:
+    """Latent frames as uint8 ``ChainFrame`` s that core.export writes: x_t, x̂0 and ε̂ for each frame.
+
+    x_t and x̂0 are the linear previews at latent resolution; with a ``decoder`` x̂0 (and x_t when
+    ``decode_x_t``) is the VAE decode instead and the other views are enlarged ``scale_factor`` times
+    (nearest) to match. ε̂ is its channels side by side (grey, ±2.5 σ). The final frame is always
+    decoded when a decoder is given (it is the image the run made). Decodes are cached in ``decoder``
+    under (``key``, frame index, view): one key per chain.
+    """
+    out = []
+    for frame in frames:
+        factor = scale_factor if decoder is not None else 1
+        x_t = preview_pixels(frame, "x_t", preview)
+        pred_x0 = preview_pixels(frame, "pred_x0", preview)
+        if decoder is not None:
+            pred_x0 = decoder.get((key, frame.index, "pred_x0"), frame.pred_x0)
+            x_t = (pred_x0 if frame.is_final else decoder.get((key, frame.index, "x_t"), frame.x_t)
+                   if decode_x_t else _upscale(x_t, factor))
+        noise = np.stack([channel_strip(sample)[:, :, None] for sample in frame.pred_noise])
+        image = ChainFrame(frame.index, frame.t, frame.alphas_cumprod, x_t, pred_x0, _upscale(noise, factor),
+                           frame.is_final)
+        out.append(image)
+    return out
