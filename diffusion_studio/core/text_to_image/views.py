@@ -8,7 +8,8 @@ for the panel and the exports, as plain numpy (no Qt):
 - :func:`channel_strip` — the latent's C channels side by side in grey, ±2.5 σ (as ε̂ is shown);
 - :func:`latent_histogram` — its values' histogram and the N(0, 1) density to compare with;
 - :func:`guidance_strips` — ε̂(∅), ε̂(c) and what guidance adds, w·(ε̂(c) − ε̂(∅)), one strip each;
-- :func:`display_frames` — latent frames as ordinary uint8 ``ChainFrame`` s for core.export (GIF, …).
+- :func:`display_frames` — latent frames as ordinary uint8 ``ChainFrame`` s for core.export (GIF, …);
+  :func:`side_by_side` puts several such chains into one, each frame a batch of one sample per chain.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 import numpy as np
 
-from ..chain import NOISE_DISPLAY_SIGMAS, ChainFrame
+from ..chain import NOISE_DISPLAY_SIGMAS, ChainFrame, nearest_frame_index
 
 if TYPE_CHECKING:
     from ..chain import LatentFrame
@@ -35,6 +36,7 @@ __all__ = [
     "normal_density",
     "pixels_to_uint8",
     "preview_pixels",
+    "side_by_side",
 ]
 
 #: The guidance views a frame carries (``GuidedModel.views``), top to bottom, with their labels.
@@ -178,3 +180,19 @@ def display_frames(frames: Sequence["LatentFrame"], preview: "LatentPreview", *,
                            frame.is_final)
         out.append(image)
     return out
+
+
+def side_by_side(chains: Sequence[Sequence[ChainFrame]]) -> list[ChainFrame]:
+    """Several chains of display frames as one: frame i of the first chain with each other chain's frame at the
+    nearest noise level (log SNR; final with final), their samples concatenated — a comparison grid per frame."""
+    if not chains or not chains[0]:
+        return []
+    merged = []
+    for frame in chains[0]:
+        partners = [frame]
+        for other in chains[1:]:
+            final = frame.is_final and other[-1].is_final
+            partners.append(other[-1] if final else other[nearest_frame_index(other, frame.alphas_cumprod, "log_snr")])
+        arrays = {name: np.concatenate([getattr(p, name) for p in partners]) for name in ("x_t", "pred_x0", "pred_noise")}
+        merged.append(ChainFrame(frame.index, frame.t, frame.alphas_cumprod, **arrays, is_final=frame.is_final))
+    return merged

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
     from ...loaded_model import LoadedModel
 
-__all__ = ["INSTALL_HINT", "LATENT_PATTERNS", "PRECISIONS", "can_open", "open", "resolve_folder", "torch_dtype"]
+__all__ = ["INSTALL_HINT", "LATENT_PATTERNS", "PRECISIONS", "can_open", "download", "needs_download", "open",
+           "resolve_folder", "torch_dtype"]
 
 INSTALL_HINT = 'pip install "diffusion-studio[latent]"'
 #: What a Hub download of a latent pipeline fetches: configs, tokenizer files and the safetensors weights of the
@@ -62,6 +63,25 @@ def resolve_folder(spec: str | Path) -> Path | None:
         return path if path.is_dir() else None
     except OSError:  # a name too long for the file system, …: not a folder we can open
         return None
+
+
+def needs_download(spec: str | Path) -> bool:
+    """True for a Hub id that is not (completely) in the local cache."""
+    from .. import hub
+
+    return hub.looks_like_hub_id(spec) and resolve_folder(spec) is None
+
+
+def download(spec: str, *, progress: Callable[[int, int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> Path:
+    """Fetch the Hub model ``spec`` into the cache (only :data:`LATENT_PATTERNS`); progress in bytes, cancellable.
+
+    InputError when offline, unknown or refused; :class:`~core.model_sources.hub.DownloadCancelled` on a stop.
+    """
+    from .. import hub
+
+    return hub.download_snapshot(str(spec), allow_patterns=LATENT_PATTERNS, progress=progress,
+                                 should_stop=should_stop)
 
 
 def can_open(spec: str | Path) -> bool:
