@@ -8,7 +8,7 @@ import torch
 
 from ._latent_helpers import SIZE, open_toy, toy_folder
 
-from diffusion_studio.core.chain import ChainFrame, LatentFrame  # noqa: E402
+from diffusion_studio.core.chain import LatentFrame  # noqa: E402
 from diffusion_studio.core.errors import InputError  # noqa: E402
 from diffusion_studio.core.model_sources.latent.parts import latent_parts  # noqa: E402
 from diffusion_studio.core.model_sources.latent.preview import LatentPreview, fit_preview  # noqa: E402
@@ -187,22 +187,28 @@ def test_channel_strips_histograms_and_guidance_views():
     assert views.guidance_strips(LatentFrame(0, 10, 0.5, latent[None], latent[None], latent[None], False)) == (None, ())
 
 
-def test_decodes_are_cached_and_display_frames_export(toy, tmp_path):
+def test_decodes_are_cached_and_display_frames_render_when_read(toy, tmp_path):
     _, frames = _run(toy, [GenerationRequest("one", BASE)], estimate_time=False)
     parts = latent_parts(toy)
     decoder = views.DecodedPixels(toy.decode)
     first = decoder.get(("k", 0), frames[0][-1].pred_x0)
     assert first.shape == (1, SIZE, SIZE, 3) and decoder.get(("k", 0), None) is first and decoder.decodes == 1
     previews = views.display_frames(frames[0], parts.preview)
-    assert all(isinstance(f, ChainFrame) for f in previews)
     assert previews[0].x_t.shape == (1, 16, 16, 3) and previews[0].pred_noise.shape == (1, 16, 4 * 16 + 6, 1)
+    decoder = views.DecodedPixels(toy.decode)
     decoded = views.display_frames(frames[0], parts.preview, decoder=decoder, scale_factor=parts.scale_factor)
-    assert decoded[-1].x_t.shape == (1, SIZE, SIZE, 3) and decoded[1].pred_noise.shape == (1, SIZE, 2 * (4 * 16 + 6), 1)
+    assert [f.t for f in decoded] == [f.t for f in frames[0]] and decoder.decodes == 0  # nothing rendered yet
+    assert decoded[-1].x_t.shape == (1, SIZE, SIZE, 3) and decoder.decodes == 1  # final x_t is its x̂0: one decode
+    assert decoded[1].pred_noise.shape == (1, SIZE, 2 * (4 * 16 + 6), 1) and decoder.decodes == 1
+    assert decoded[1].x_t.shape == (1, SIZE, SIZE, 3) and decoder.decodes == 1  # x_t: the preview, enlarged
 
     from diffusion_studio.core.export import ExportOptions, export_frames
 
-    result = export_frames(decoded, tmp_path / "chain.gif", ExportOptions(view="side_by_side"))
-    assert result.path.exists() and result.frame_count == len(decoded)
+    result = export_frames(decoded, tmp_path / "chain.gif", ExportOptions(view="side_by_side", max_frames=3))
+    assert result.path.exists() and result.frame_count == 3 and decoder.decodes == 3  # only what was exported
+    pair = views.side_by_side([previews, previews[:3]])
+    assert len(pair) == len(previews) and pair[0].x_t.shape == (2, 16, 16, 3)
+    assert pair[-1].parts[1][0] is frames[0][2]  # a stopped second chain pairs with its nearest frame
 
 
 def test_preview_json_round_trip_shape():

@@ -8,8 +8,8 @@ for the panel and the exports, as plain numpy (no Qt):
 - :func:`channel_strip` — the latent's C channels side by side in grey, ±2.5 σ (as ε̂ is shown);
 - :func:`latent_histogram` — its values' histogram and the N(0, 1) density to compare with;
 - :func:`guidance_strips` — ε̂(∅), ε̂(c) and what guidance adds, w·(ε̂(c) − ε̂(∅)), one strip each;
-- :func:`display_frames` — latent frames as ordinary uint8 ``ChainFrame`` s for core.export (GIF, …);
-  :func:`side_by_side` puts several such chains into one, each frame a batch of one sample per chain.
+- :func:`display_frames` — latent frames as :class:`DisplayFrame` s, the uint8 views core.export reads
+  (GIF, …), rendered when read; :func:`side_by_side` puts several chains into one, a sample per chain.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 import numpy as np
 
-from ..chain import NOISE_DISPLAY_SIGMAS, ChainFrame, nearest_frame_index
+from ..chain import NOISE_DISPLAY_SIGMAS, nearest_frame_index
 
 if TYPE_CHECKING:
     from ..chain import LatentFrame
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GUIDANCE_VIEWS",
     "DecodedPixels",
+    "DisplayFrame",
     "channel_strip",
     "display_frames",
     "guidance_strips",
@@ -155,44 +156,76 @@ def _upscale(images: np.ndarray, factor: int) -> np.ndarray:
     return images if factor == 1 else images.repeat(factor, axis=-3).repeat(factor, axis=-2)
 
 
+class DisplayFrame:
+    """One step of one or more latent chains as the uint8 views core.export reads — rendered when read.
+
+    ``index``, ``t``, ``alphas_cumprod`` and ``is_final`` are the first chain's; ``x_t``, ``pred_x0`` and
+    ``pred_noise`` are (N, H, W, C) with one sample per chain, made on first access. So an export that
+    keeps 10 frames of 50 decodes 10, in the export's own thread, and choosing frames by t decodes none.
+    x_t and x̂0 are the linear previews at latent resolution; with a ``decoder`` x̂0 (and x_t with
+    ``decode_x_t``) is the VAE decode instead, and the other views are enlarged ``scale_factor`` times
+    (nearest) to match. ε̂ is its channels side by side (grey, ±2.5 σ). A final frame's x_t is its x̂0.
+    """
+
+    def __init__(self, parts: Sequence[tuple["LatentFrame", Hashable]], preview: "LatentPreview",
+                 decoder: DecodedPixels | None = None, scale_factor: int = 1, decode_x_t: bool = False):
+        self.parts = list(parts)
+        first = self.parts[0][0]
+        self.index, self.t, self.alphas_cumprod, self.is_final = first.index, first.t, first.alphas_cumprod, first.is_final
+        self._preview, self._decoder, self._decode_x_t = preview, decoder, bool(decode_x_t)
+        self._factor = int(scale_factor) if decoder is not None else 1
+        self._views: dict[str, np.ndarray] = {}
+
+    def _pixels(self, frame: "LatentFrame", key: Hashable, which: str) -> np.ndarray:
+        if self._decoder is None:
+            return preview_pixels(frame, which, self._preview)
+        if which == "x_t" and frame.is_final:
+            which = "pred_x0"  # the same latents: one decode
+        if which == "pred_x0" or self._decode_x_t:
+            return self._decoder.get((key, frame.index, which), getattr(frame, which))
+        return _upscale(preview_pixels(frame, which, self._preview), self._factor)
+
+    def _noise(self, frame: "LatentFrame", _key: Hashable, _which: str) -> np.ndarray:
+        return _upscale(np.stack([channel_strip(sample)[:, :, None] for sample in frame.pred_noise]), self._factor)
+
+    def _view(self, which: str) -> np.ndarray:
+        if which not in self._views:
+            render = self._noise if which == "pred_noise" else self._pixels
+            self._views[which] = np.concatenate([render(frame, key, which) for frame, key in self.parts])
+        return self._views[which]
+
+    @property
+    def x_t(self) -> np.ndarray:
+        return self._view("x_t")
+
+    @property
+    def pred_x0(self) -> np.ndarray:
+        return self._view("pred_x0")
+
+    @property
+    def pred_noise(self) -> np.ndarray:
+        return self._view("pred_noise")
+
+
 def display_frames(frames: Sequence["LatentFrame"], preview: "LatentPreview", *,
                    decoder: DecodedPixels | None = None, scale_factor: int = 1,
-                   decode_x_t: bool = False, key: Hashable = "display") -> list[ChainFrame]:
-    """Latent frames as uint8 ``ChainFrame`` s that core.export writes: x_t, x̂0 and ε̂ for each frame.
-
-    x_t and x̂0 are the linear previews at latent resolution; with a ``decoder`` x̂0 (and x_t when
-    ``decode_x_t``) is the VAE decode instead and the other views are enlarged ``scale_factor`` times
-    (nearest) to match. ε̂ is its channels side by side (grey, ±2.5 σ). The final frame is always
-    decoded when a decoder is given (it is the image the run made). Decodes are cached in ``decoder``
-    under (``key``, frame index, view): one key per chain.
-    """
-    out = []
-    for frame in frames:
-        factor = scale_factor if decoder is not None else 1
-        x_t = preview_pixels(frame, "x_t", preview)
-        pred_x0 = preview_pixels(frame, "pred_x0", preview)
-        if decoder is not None:
-            pred_x0 = decoder.get((key, frame.index, "pred_x0"), frame.pred_x0)
-            x_t = (pred_x0 if frame.is_final else decoder.get((key, frame.index, "x_t"), frame.x_t)
-                   if decode_x_t else _upscale(x_t, factor))
-        noise = np.stack([channel_strip(sample)[:, :, None] for sample in frame.pred_noise])
-        image = ChainFrame(frame.index, frame.t, frame.alphas_cumprod, x_t, pred_x0, _upscale(noise, factor),
-                           frame.is_final)
-        out.append(image)
-    return out
+                   decode_x_t: bool = False, key: Hashable = "display") -> list[DisplayFrame]:
+    """One chain's latent frames as :class:`DisplayFrame` s (decodes cached in ``decoder`` under ``key``)."""
+    return [DisplayFrame([(frame, key)], preview, decoder, scale_factor, decode_x_t) for frame in frames]
 
 
-def side_by_side(chains: Sequence[Sequence[ChainFrame]]) -> list[ChainFrame]:
-    """Several chains of display frames as one: frame i of the first chain with each other chain's frame at the
-    nearest noise level (log SNR; final with final), their samples concatenated — a comparison grid per frame."""
+def side_by_side(chains: Sequence[Sequence[DisplayFrame]]) -> list[DisplayFrame]:
+    """Several chains as one: frame i of the first chain with each other chain's frame at the nearest noise
+    level (log SNR; final with final), one sample per chain — a comparison grid in every exported frame."""
     if not chains or not chains[0]:
         return []
     merged = []
     for frame in chains[0]:
-        partners = [frame]
+        parts = list(frame.parts)
         for other in chains[1:]:
             final = frame.is_final and other[-1].is_final
-            partners.append(other[-1] if final else other[nearest_frame_index(other, frame.alphas_cumprod, "log_snr")])
-        arrays = {name: np.concatenate([getattr(p, name) for p in partners]) for name in ("x_t", "pred_x0", "pred_noise")}
-        merged.append(ChainFrame(frame.index, frame.t, frame.alphas_cumprod, **arrays, is_final=frame.is_final))
+            partner = other[-1] if final else other[nearest_frame_index(other, frame.alphas_cumprod, "log_snr")]
+            parts += partner.parts
+        first = chains[0][0]
+        merged.append(DisplayFrame(parts, first._preview, first._decoder, first._factor, first._decode_x_t))
     return merged
