@@ -123,6 +123,7 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
         """Every panel besides the forward explorer, one ``add_dock`` line each."""
         from .panels.sampling import SamplingPanel  # imported here: not on the start-up path
         from .panels.schedules import SchedulePanel
+        from .panels.text_to_image import TextToImagePanel
         from .panels.training import TrainingPanel
 
         self.training_panel = TrainingPanel(self.state)
@@ -133,6 +134,8 @@ class MainWindow(WindowDialogsMixin, QMainWindow):
                       tabify_with="training")
         self.schedule_panel = SchedulePanel(self.state)
         self.add_dock("schedules", "Schedule lab", self.schedule_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
+                      tabify_with="training")
+        self.add_dock("text_to_image", "Text to image", TextToImagePanel(self.state), Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
 
     def _give_docks_their_default_size(self) -> None:
