@@ -191,5 +191,31 @@ def test_precisions_follow_the_device():
 
 def test_the_preview_is_fitted_to_the_models_vae(toy_dir):
     preview = latent_parts(open_toy(toy_dir)).preview
-    assert preview.weights.shape == (4, 3) and preview.bias.shape == (3,) and preview.samples > 1000
+    assert preview.weights.shape == (4, 3) and preview.bias.shape == (3,) and preview.samples == 14 * 8 * 8
     assert np.all(np.isfinite(preview.weights)) and preview.r2 <= 1.0
+
+
+def test_the_bundled_demo_model_draws_what_it_is_asked_for():
+    from diffusion_studio.core.stopping import StopFlag
+    from diffusion_studio.core.text_to_image.generate import GenerationSettings, compare_prompt_requests, generate
+
+    loaded = latent.open(latent.DEMO_SPEC, "cpu")
+    assert latent_parts(loaded).native_size == 32 and latent_parts(loaded).text.max_tokens == 14
+    assert open_model("demo", device="cpu").source == "run"  # to open_model, "demo" stays the pixel model
+    settings = GenerationSettings(steps=10, width=32, height=32, guidance_scale=5.0, seed=1)
+    finals = {}
+    for event in generate(loaded, compare_prompt_requests(settings, ["a red seven", "a blue two"]), StopFlag(),
+                          estimate_time=False):
+        for frame in getattr(event, "frames", []):
+            if frame.is_final:
+                finals[event.chain] = loaded.decode(torch.from_numpy(frame.x_t.copy()))[0]
+    red, blue = finals[0], finals[1]
+    bright = lambda image: image[:, image.mean(0) > -0.5]  # noqa: E731 - the strokes, not the black ground
+    assert bright(red)[0].mean() > bright(red)[2].mean() + 0.5  # red strokes
+    assert bright(blue)[2].mean() > bright(blue)[0].mean() + 0.5  # blue strokes
+
+
+def test_a_missing_demo_model_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(latent, "demo_folder", lambda: tmp_path / "not-installed")
+    with pytest.raises(InputError, match="bundled demo text-to-image model is missing"):
+        latent.open("demo", "cpu")

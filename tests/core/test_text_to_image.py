@@ -164,7 +164,12 @@ def test_the_preview_fit_recovers_a_linear_vae():
         return torch.einsum("nchw,ck->nkhw", patches, torch.from_numpy(true)) + 0.25
 
     preview = fit_preview(encode, 2)  # on the bundled photos (2 × 5 crops) and 4 colour-block images
-    assert preview.r2 > 0.999 and preview.samples == 14 * 16 * 16
+    # fitted to what a decoder shows: a decoder that inverts the map gives the same fit
+    decoded = fit_preview(encode, 2, decode=lambda z: torch.nn.functional.interpolate(
+        torch.einsum("nkhw,kc->nchw", z - 0.25, torch.linalg.pinv(torch.from_numpy(true))), scale_factor=2))
+    assert decoded.r2 > 0.999 and np.allclose(decoded.rgb_float(np.ones((1, 4, 1, 1), np.float32)),
+                                              preview.rgb_float(np.ones((1, 4, 1, 1), np.float32)), atol=1e-2)
+    assert preview.r2 > 0.999 and preview.samples == 14 * 8 * 8
     pixels = torch.rand(1, 3, 8, 8) * 2 - 1
     rgb = preview.rgb_float(encode(pixels).numpy())
     expected = torch.nn.functional.avg_pool2d(pixels, 2).permute(0, 2, 3, 1).numpy()

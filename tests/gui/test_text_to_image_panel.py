@@ -31,10 +31,10 @@ def panel(qtbot, model):
     widget = TextToImagePanel(AppState())
     qtbot.addWidget(widget)
     widget.resize(1300, 640)
-    widget.show()
-    qtbot.waitExposed(widget)
     with qtbot.waitSignal(widget.modelLoaded, timeout=TIMEOUT_MS, check_params_cb=lambda ok: ok):
-        widget.open_model(str(model), "cpu")
+        widget.open_model(str(model), "cpu")  # before it is shown: the demo model is not opened then
+        widget.show()
+    qtbot.waitExposed(widget)
     widget.form.prompt.setPlainText("a photo of a cat")
     widget.form.set_size_and_steps(32, 32, 4)
     yield widget

@@ -1,6 +1,6 @@
 """Text-to-image latent models: a Stable-Diffusion-layout pipeline folder, or a Hub id in the local cache.
 
->>> loaded = open("path/to/stable-diffusion-v1-5", "cpu")         # or "owner/name" when cached
+>>> loaded = open("path/to/stable-diffusion-v1-5", "cpu")   # or "owner/name" when cached, or "demo"
 >>> parts = latent_parts(loaded)                                  # prompt encoder, VAE, preview
 >>> loaded.model(x_t, t, encoder_hidden_states=parts.text.encode("a cat").embeddings)
 
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
     from ...loaded_model import LoadedModel
 
-__all__ = ["INSTALL_HINT", "LATENT_PATTERNS", "PRECISIONS", "can_open", "download", "needs_download", "open",
-           "resolve_folder", "torch_dtype"]
+__all__ = ["DEMO_SPEC", "INSTALL_HINT", "LATENT_PATTERNS", "PRECISIONS", "can_open", "demo_folder", "download",
+           "needs_download", "open", "resolve_folder", "torch_dtype"]
 
 INSTALL_HINT = 'pip install "diffusion-studio[latent]"'
 #: What a Hub download of a latent pipeline fetches: configs, tokenizer files and the safetensors weights of the
@@ -44,15 +44,27 @@ LATENT_PATTERNS: tuple[str, ...] = (
     "unet/*.json", "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model-*.safetensors",
     "vae/*.json", "vae/diffusion_pytorch_model.safetensors",
 )
+#: What ``generate`` and the Text to image panel call the bundled demo model.
+DEMO_SPEC = "demo"
 #: "auto": float16 on an accelerator, float32 on the CPU.
 PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 _PICKLE_SAFE_TORCH = (2, 6)
 
 
+def demo_folder() -> Path:
+    """The bundled demo text-to-image model (``scripts/train_demo_latent_model.py``: coloured digits)."""
+    from ...paths import resource_path
+
+    return resource_path("demo_latent")
+
+
 def resolve_folder(spec: str | Path) -> Path | None:
-    """The local folder ``spec`` names: a path, or the cached snapshot of a Hub id (None if neither)."""
+    """The local folder ``spec`` names: ``demo`` (the bundled demo model), a path, or the cached snapshot
+    of a Hub id (None if none of these)."""
     from .. import hub
 
+    if str(spec) == DEMO_SPEC:
+        return demo_folder() if demo_folder().is_dir() else None
     if hub.looks_like_hub_id(spec):
         try:
             return hub.cached_snapshot(str(spec), allow_patterns=LATENT_PATTERNS)
@@ -85,6 +97,8 @@ def download(spec: str, *, progress: Callable[[int, int], None] | None = None,
 
 
 def can_open(spec: str | Path) -> bool:
+    if str(spec) == DEMO_SPEC:
+        return False  # to open_model, "demo" is the bundled pixel-space model; generate and the panel ask here
     folder = resolve_folder(spec)
     return folder is not None and looks_like_latent_pipeline(folder)
 
@@ -203,6 +217,8 @@ def open(spec: str | Path, device: str, *, allow_pickle: bool = False, precision
 
     folder = resolve_folder(spec)
     if folder is None:
+        if str(spec) == DEMO_SPEC:
+            raise InputError(f"the bundled demo text-to-image model is missing from this installation ({demo_folder()})")
         if hub.looks_like_hub_id(spec):
             raise InputError(f"{spec} is not in the local Hugging Face cache; download it first (the Text to image "
                              f"panel's Open, or `diffusion-studio generate` when online)")
@@ -248,7 +264,8 @@ def open(spec: str | Path, device: str, *, allow_pickle: bool = False, precision
         raise InputError(f"{folder}: the tokenizer knows {len(tokenizer_)} tokens but the text encoder only "
                          f"{text_encoder.config.vocab_size}; the components do not belong together")
     preview = _loaded_component("VAE (fitting the preview)", layout,
-                                lambda: fit_preview(autoencoder.encode, autoencoder.scale_factor))
+                                lambda: fit_preview(autoencoder.encode, autoencoder.scale_factor,
+                                                    decode=autoencoder.decode))
     counts = {name: sum(p.numel() for p in module.parameters())
               for name, module in (("U-Net", unet), ("text encoder", text_encoder), ("VAE", vae))}
     parts = LatentParts(prompt_encoder, autoencoder, preview, layout.family, layout.native_size,

@@ -3,9 +3,9 @@
 The tests, ``benchmarks/bench_latent.py`` and ``scripts/train_demo_latent_model.py`` need real
 ``UNet2DConditionModel`` / ``AutoencoderKL`` / ``CLIPTextModel`` components and a CLIP tokenizer, in the
 layout ``StableDiffusionPipeline.save_pretrained`` writes, without any weights from the Hub. These are
-the same classes Stable Diffusion uses, only narrow: ``TOY_SIZES["tiny"]`` has ≈ 0.4 M parameters
-(milliseconds a step), ``"small"`` ≈ 13 M (a laptop-sized stand-in for timing). Random weights give
-noise; ``scripts/train_demo_latent_model.py`` trains one on the demo digits.
+the same classes Stable Diffusion uses, only narrow: ``TOY_SIZES["tiny"]`` has ≈ 1.2 M parameters
+(milliseconds a step), ``"small"`` ≈ 29 M (a stand-in for timing), ``"demo"`` is what
+``scripts/train_demo_latent_model.py`` trains on the demo digits. Random weights give noise.
 
 Needs the ``latent`` extra (diffusers, transformers).
 """
@@ -32,6 +32,9 @@ TOY_SIZES: dict[str, dict[str, Any]] = {
              "heads": 4, "sample_size": 8, "layers_per_block": 1, "groups": 8},
     "small": {"unet_channels": (64, 128, 256), "vae_channels": (32, 64, 64, 64), "text_width": 256,
               "text_layers": 4, "heads": 8, "sample_size": 32, "layers_per_block": 2, "groups": 32},
+    # the demo model of scripts/train_demo_latent_model.py: 32 px colour digits from 8 × 8 × 4 latents
+    "demo": {"unet_channels": (32, 64), "vae_channels": (16, 32, 32), "text_width": 64, "text_layers": 2,
+             "heads": 4, "sample_size": 8, "layers_per_block": 1, "groups": 8, "max_tokens": 16},
 }
 
 
@@ -83,12 +86,13 @@ def toy_components(size: str = "tiny", *, seed: int = 0, tokenizer_folder: str |
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     spec = TOY_SIZES[size]
-    tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(tokenizer_folder, words))
+    positions = spec.get("max_tokens", 77)  # SD's CLIP reads 77; a short demo vocabulary needs fewer
+    tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(tokenizer_folder, words, positions))
     torch.manual_seed(seed)
     width = spec["text_width"]
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=width, intermediate_size=width * 4, num_hidden_layers=spec["text_layers"],
-        num_attention_heads=spec["heads"], max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        num_attention_heads=spec["heads"], max_position_embeddings=positions, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, hidden_act="quick_gelu"))
     levels = len(spec["unet_channels"])
     unet = UNet2DConditionModel(
@@ -121,5 +125,5 @@ def save_toy_pipeline(folder: str | Path, size: str = "tiny", *, prediction: str
     pipeline = StableDiffusionPipeline(**parts, scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                        requires_safety_checker=False)
     pipeline.save_pretrained(folder, safe_serialization=True)
-    write_clip_tokenizer(folder / "tokenizer", words)  # the BPE files, as Hub models have them (transformers 5 writes
+    write_clip_tokenizer(folder / "tokenizer", words, parts["tokenizer"].model_max_length)  # the BPE files, as Hub models have them (transformers 5 writes
     return folder                               # only tokenizer.json)

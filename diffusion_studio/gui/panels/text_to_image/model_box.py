@@ -32,7 +32,7 @@ class ModelBox(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.spec = QLineEdit(placeholderText="A Stable Diffusion folder, or a Hub id (owner/name)")
+        self.spec = QLineEdit(placeholderText="A Stable Diffusion folder, a Hub id (owner/name), or demo")
         self.spec.setToolTip("A diffusers StableDiffusionPipeline folder (tokenizer, text_encoder, unet, vae, "
                              "scheduler), or a Hugging Face Hub id; one not in the local cache is downloaded")
         self.spec.returnPressed.connect(self._on_open)
@@ -40,6 +40,9 @@ class ModelBox(QWidget):
         browse.clicked.connect(self._on_browse)
         self.open_button = QPushButton("Open", toolTip="Load the model (it stays loaded until another one opens)")
         self.open_button.clicked.connect(self._on_open)
+        self.demo_button = QPushButton("Demo model", toolTip="The bundled demo: coloured handwritten digits from "
+                                                              "prompts like “a red seven”, trained in minutes on a CPU")
+        self.demo_button.clicked.connect(lambda: self.request_open("demo"))
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.spec, 1)
@@ -67,7 +70,11 @@ class ModelBox(QWidget):
         layout.addLayout(row)
         layout.addLayout(form)
         layout.addWidget(self.allow_pickle)
-        layout.addWidget(self.open_button)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.open_button, 1)
+        buttons.addWidget(self.demo_button)
+        layout.addLayout(buttons)
         layout.addWidget(self.info)
         self._device_worker = None
 

@@ -63,7 +63,8 @@ class TextToImagePanel(QWidget):
         super().__init__(parent)
         self.state = state
         self._loaded = None
-        self._load_worker = None
+        self._loads_in_flight = 0
+        self._demo_offered = False  # the bundled demo model opens when the panel is first shown
         self._loading_spec: str | None = None
         self._load_request: tuple | None = None
         self._download_dialog = None
@@ -164,7 +165,7 @@ class TextToImagePanel(QWidget):
 
     @property
     def loading(self) -> bool:
-        return self._load_worker is not None or self._download_dialog is not None
+        return self._loads_in_flight > 0 or self._download_dialog is not None
 
     @property
     def chains(self) -> list:
@@ -179,10 +180,11 @@ class TextToImagePanel(QWidget):
         self._loading_spec = str(spec)
         self._load_request = (str(spec), device, precision, bool(allow_pickle))
         self.model_box.set_info(f"Opening {spec}…")
+        self._demo_offered = True
         worker = make_load_worker(*self._load_request)
         worker.returned.connect(self._on_load_result)
         worker.finished.connect(self._on_load_finished)
-        self._load_worker = worker
+        self._loads_in_flight += 1
         self._sync_buttons()
         worker.start()
 
@@ -315,7 +317,7 @@ class TextToImagePanel(QWidget):
 
     # -- the model -----------------------------------------------------------------------------------
     def _on_load_finished(self) -> None:
-        self._load_worker = None
+        self._loads_in_flight -= 1
         self._sync_buttons()
 
     def _on_load_result(self, outcome) -> None:
@@ -412,3 +414,12 @@ class TextToImagePanel(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.stop()
         super().closeEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._demo_offered:  # something to try at once; loading imports torch: not while the app starts
+            from ....core.model_sources.latent import DEMO_SPEC, demo_folder
+
+            self._demo_offered = True
+            if demo_folder().is_dir() and self._loaded is None:
+                self.model_box.request_open(DEMO_SPEC)
