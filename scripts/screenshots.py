@@ -129,6 +129,41 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
     return setup
 
 
+def text_to_image(view: str, fraction: float, scales: tuple[float, ...] = (), pixels: str = "preview") -> Callable:
+    """The Text to image dock with the bundled demo model, "a red seven", DPM-Solver++ 20 steps at 32 px;
+    with ``scales``, the guidance comparison. ``fraction`` of the way in; ``pixels="vae"`` waits for the decodes."""
+
+    def setup(window) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        deadline = time.monotonic() + 600
+
+        def wait_while(busy: Callable[[], bool]) -> None:
+            while busy() and time.monotonic() < deadline:
+                app.processEvents()
+                time.sleep(0.02)
+
+        show_dock("text_to_image")(window)
+        window.resizeDocks([window.docks["text_to_image"]], [620], Qt.Orientation.Vertical)
+        panel = window.docks["text_to_image"].widget()
+        wait_while(lambda: panel.loaded_model is None and time.monotonic() < deadline)  # the demo opens when shown
+        wait_while(lambda: panel.loading)
+        panel.form.prompt.setPlainText("a red seven")
+        panel.form.set_size_and_steps(32, 32, 20)
+        panel.compare_guidance(list(scales)) if scales else panel.generate()
+        wait_while(lambda: panel.running)
+        if not panel.chains or not panel.chains[0].frames:
+            raise SystemExit(f"text to image gave no frames: {panel.message.text()}")
+        panel.viewer.set_view(view)
+        panel.timeline.set_index(round(fraction * (panel.timeline.count - 1)))
+        panel.viewer.set_pixels(pixels)
+        wait_while(lambda: panel.viewer.decoding)
+
+    return setup
+
+
 def export_dialog(window) -> None:
     """File › Export Forward Animation… with its first/last-frame preview and size estimate."""
     window.state.set_timestep(0)
@@ -145,6 +180,9 @@ SHOTS: list[Shot] = [
     Shot("sample_dark", "dark", sampling_chain("all", 0.8)),
     Shot("sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True)),
     Shot("export_dialog_dark", "dark", export_dialog, target=lambda window: window._export_dialog),
+    Shot("text_to_image_latent_dark", "dark", text_to_image("latent", 0.35)),
+    Shot("text_to_image_guidance_light", "light", text_to_image("pred_x0", 1.0, (1.0, 3.0, 7.5, 12.0), "vae")),
+    Shot("text_to_image_guidance_views_dark", "dark", text_to_image("guidance", 0.5, (1.0, 3.0, 7.5, 12.0))),
 ]
 
 

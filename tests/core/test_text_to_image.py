@@ -187,8 +187,10 @@ def test_channel_strips_histograms_and_guidance_views():
     assert np.abs(density - views.normal_density(centres)).max() < 0.02
     frame = LatentFrame(0, 10, 0.5, latent[None], latent[None], latent[None], False,
                         {name: latent[None] for name, _ in views.GUIDANCE_VIEWS})
-    image, labels = views.guidance_strips(frame)
-    assert image.shape == (3 * 3 + 2 * 4, strip.shape[1] + 3) and len(labels) == 3
+    image, labels = views.guidance_strips(frame, background=(10, 20, 30))
+    assert image.shape == (3 * 3 + 2 * 4, strip.shape[1] + 3, 3) and len(labels) == 3
+    assert tuple(image[3, 0]) == (10, 20, 30) and tuple(image[0, 5]) == (10, 20, 30)  # row and channel gaps
+    assert tuple(image[0, 0]) == (0, 0, 0)  # −2.5σ is black
     assert views.guidance_strips(LatentFrame(0, 10, 0.5, latent[None], latent[None], latent[None], False)) == (None, ())
 
 

@@ -77,8 +77,8 @@ def test_generate_streams_frames_into_every_view(qtbot, panel):
         shapes[view] = viewer.image_views[0].image().shape
         assert viewer.histogram.isVisible() == (view == "latent")
     assert shapes["x_t"] == shapes["pred_x0"] == (16, 16, 3)  # the linear preview at latent resolution
-    assert shapes["latent"] == shapes["pred_noise"] == (16, 4 * 16 + 6)
-    assert shapes["guidance"] == (3 * 16 + 2 * 4, 4 * 16 + 6)
+    assert shapes["pred_noise"] == (16, 4 * 16 + 6, 3) and shapes["latent"] == (2 * 16 + 4, 4 * 16 + 6, 3)
+    assert shapes["guidance"] == (3 * 16 + 2 * 4, 4 * 16 + 6, 3)
     viewer.user_step(-4)
     assert viewer.timeline.index == 0 and not viewer.follow_live
     assert viewer.stats.text().startswith(f"t = {chain.frames[0].t}")

@@ -7,6 +7,7 @@ for the panel and the exports, as plain numpy (no Qt):
 - :class:`DecodedPixels` — the VAE decode of a frame's x_t or x̂0, on demand, kept in a small LRU cache;
 - :func:`channel_strip` — the latent's C channels side by side in grey, ±2.5 σ (as ε̂ is shown);
 - :func:`latent_histogram` — its values' histogram and the N(0, 1) density to compare with;
+- :func:`stacked_strips` — several latents as rows of channel strips (x_t over x̂0, …);
 - :func:`guidance_strips` — ε̂(∅), ε̂(c) and what guidance adds, w·(ε̂(c) − ε̂(∅)), one strip each;
 - :func:`display_frames` — latent frames as :class:`DisplayFrame` s, the uint8 views core.export reads
   (GIF, …), rendered when read; :func:`side_by_side` puts several chains into one, a sample per chain.
@@ -38,6 +39,7 @@ __all__ = [
     "pixels_to_uint8",
     "preview_pixels",
     "side_by_side",
+    "stacked_strips",
 ]
 
 #: The guidance views a frame carries (``GuidedModel.views``), top to bottom, with their labels.
@@ -66,19 +68,40 @@ def preview_pixels(frame: "LatentFrame", which: str, preview: "LatentPreview") -
     return preview.rgb(getattr(frame, which))
 
 
-def channel_strip(latent: np.ndarray, sigmas: float = NOISE_DISPLAY_SIGMAS, gap: int = STRIP_GAP) -> np.ndarray:
-    """One sample's latent (C, h, w) as its channels side by side: uint8 (h, C·w + gaps), 0 as mid-grey."""
+def channel_strip(latent: np.ndarray, sigmas: float = NOISE_DISPLAY_SIGMAS, gap: int = STRIP_GAP,
+                  background: tuple[int, int, int] | None = None) -> np.ndarray:
+    """One sample's latent (C, h, w) as its channels side by side, 0 as mid-grey, ±``sigmas`` as black/white:
+    uint8 (h, C·w + gaps) with mid-grey gaps, or (h, C·w + gaps, 3) with gaps in ``background``."""
     latent = np.asarray(latent, dtype=np.float32)
     channels, height, width = latent.shape
     out = np.full((height, channels * width + (channels - 1) * gap), 128, np.uint8)
     for c in range(channels):
         out[:, c * (width + gap) : c * (width + gap) + width] = _unit_to_uint8(latent[c] / sigmas)
-    return out
+    if background is None:
+        return out
+    rgb = np.repeat(out[:, :, None], 3, axis=2)
+    for c in range(1, channels):
+        rgb[:, c * (width + gap) - gap : c * (width + gap)] = background
+    return rgb
+
+
+def stacked_strips(latents: Sequence[np.ndarray], sigmas: float = NOISE_DISPLAY_SIGMAS, gap: int = STRIP_GAP,
+                   background: tuple[int, int, int] = (128, 128, 128)) -> np.ndarray:
+    """Several latents (C, h, w) as rows of channel strips, on one ±``sigmas`` scale: uint8 RGB, gaps in
+    ``background`` (so a gap never reads as a value)."""
+    rows = [channel_strip(latent, sigmas, gap, background) for latent in latents]
+    spacer = np.empty((gap * 2, rows[0].shape[1], 3), np.uint8)
+    spacer[:] = background
+    pieces = [rows[0]]
+    for row in rows[1:]:
+        pieces += [spacer, row]
+    return np.concatenate(pieces, axis=0)
 
 
 def guidance_strips(frame: "LatentFrame", sample: int = 0, sigmas: float = NOISE_DISPLAY_SIGMAS,
-                    gap: int = STRIP_GAP) -> tuple[np.ndarray, tuple[str, ...]] | tuple[None, tuple]:
-    """The three guidance views of one sample stacked as rows of channel strips, and their labels.
+                    gap: int = STRIP_GAP, background: tuple[int, int, int] = (128, 128, 128)
+                    ) -> tuple[np.ndarray, tuple[str, ...]] | tuple[None, tuple]:
+    """The three guidance views of one sample stacked as rows of channel strips (RGB), and their labels.
 
     All on the same ±``sigmas`` scale, so how large the guidance term is next to ε̂ shows. (None, ())
     when the frame has no guidance views (a model run without guidance recording).
@@ -86,12 +109,8 @@ def guidance_strips(frame: "LatentFrame", sample: int = 0, sigmas: float = NOISE
     present = [(name, label) for name, label in GUIDANCE_VIEWS if name in frame.extras]
     if not present:
         return None, ()
-    rows = [channel_strip(frame.extras[name][sample], sigmas, gap) for name, _ in present]
-    spacer = np.full((gap * 2, rows[0].shape[1]), 255, np.uint8)
-    pieces = [rows[0]]
-    for row in rows[1:]:
-        pieces += [spacer, row]
-    return np.concatenate(pieces, axis=0), tuple(label for _, label in present)
+    image = stacked_strips([frame.extras[name][sample] for name, _ in present], sigmas, gap, background)
+    return image, tuple(label for _, label in present)
 
 
 def latent_histogram(values: np.ndarray, bins: int = 81, limit: float = 4.0) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ... import theme
@@ -34,16 +35,17 @@ VIEW_BUTTONS = {"x_t": "x_t", "pred_x0": "x₀ guess", "latent": "Latent", "pred
                 "guidance": "Guidance"}
 VIEW_TIPS = {
     "x_t": "x_t, the sample at this step, as pixels",
-    "pred_x0": "x̂0, the model's guess of the clean image at this step, as pixels",
-    "latent": "the latent x_t itself: its channels as images, and its values' histogram against N(0, 1)",
+    "pred_x0": "x₀ guess (x̂0), the model's guess of the clean image at this step, as pixels",
+    "latent": "the latents themselves: the channels of x_t and of the x₀ guess as images, and x_t's histogram "
+              "against N(0, 1)",
     "pred_noise": "ε̂, the noise the model sees in x_t, channel by channel (±2.5σ)",
     "guidance": "ε̂ without the prompt, with the prompt, and what classifier-free guidance adds: w·(ε̂(c) − ε̂(∅))",
 }
 VIEW_NOTES = {
     "x_t": "",
     "pred_x0": "",
-    "latent": "The latent x_t: its channels left to right (grey = 0, ±2.5σ). The plot: its values against "
-              "N(0, 1) — where the chain starts — becoming the image's latent distribution.",
+    "latent": "The latents themselves, channel by channel (grey = 0, ±2.5σ): x_t on top, the model's x₀ guess "
+              "below. The plot: x_t's values against N(0, 1) — where the chain starts — becoming the image's.",
     "pred_noise": "ε̂ channel by channel, ±2.5σ: the noise the U-Net sees (guided).",
     "guidance": "Rows: ε̂(x_t, ∅) without the prompt · ε̂(x_t, c) with it · w·(ε̂(c) − ε̂(∅)), what guidance "
                 "adds (w = s − 1). Channels left to right, all on one ±2.5σ scale.",
@@ -291,14 +293,16 @@ class LatentViewer(QWidget):
                 self._want_decode(key, getattr(frame, which))
                 return latent_views.preview_pixels(frame, which, self.preview)[0], f"{name} (preview; decoding…)"
             return latent_views.preview_pixels(frame, which, self.preview)[0], f"{name} (linear preview)"
+        gaps = self._gap_colour
         if view == "latent":
-            return latent_views.channel_strip(frame.x_t[0]), "latent x_t, channels"
+            strips = latent_views.stacked_strips([frame.x_t[0], frame.pred_x0[0]], background=gaps)
+            return strips, "x_t over the x₀ guess"
         if view == "pred_noise":
-            return latent_views.channel_strip(frame.pred_noise[0]), "ε̂, channels"
-        image, _labels = latent_views.guidance_strips(frame)
+            return latent_views.channel_strip(frame.pred_noise[0], background=gaps), "ε̂, channels"
+        image, _labels = latent_views.guidance_strips(frame, background=gaps)
         if image is None:
-            return latent_views.channel_strip(frame.pred_noise[0]), "no guidance views"
-        return image, "ε̂(∅) · ε̂(c) · w·(ε̂(c) − ε̂(∅))"
+            return latent_views.channel_strip(frame.pred_noise[0], background=gaps), "no guidance views"
+        return image, "ε̂(∅) | ε̂(c) | w·Δ"
 
     # -- decoding --------------------------------------------------------------------------
     @property
@@ -360,6 +364,9 @@ class LatentViewer(QWidget):
         self.show_index(index)
 
     def _on_theme_changed(self, colors: theme.ThemeColors) -> None:
+        canvas = QColor(colors.canvas)
+        self._gap_colour = (canvas.red(), canvas.green(), canvas.blue())  # strips' gaps in the canvas colour
+        self.show_index()
         sheet = (f"QPushButton {{ padding: 3px 10px; }}"
                  f"QPushButton:checked {{ background: {colors.accent}; color: {colors.accent_text};"
                  f" border: 1px solid {colors.accent}; border-radius: 3px; }}")
