@@ -187,6 +187,8 @@ def main() -> None:
         "frames_with_live_preview": frames,
         "ours_s_per_image": round(statistics.median(ours), 3),
         "diffusers_pipeline_s_per_image": round(statistics.median(reference), 3),
+        "ours_runs_s": [round(v, 3) for v in ours],
+        "diffusers_runs_s": [round(v, 3) for v in reference],
         "ours_over_diffusers": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,

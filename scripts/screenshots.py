@@ -69,6 +69,25 @@ def show_dock(name: str, then: Callable | None = None) -> Callable:
     return setup
 
 
+def wait_while(busy: Callable[[], bool], seconds: float = 600) -> None:
+    """Keep the event loop running while ``busy()`` (a model loading, a chain running), up to ``seconds``."""
+    from PySide6.QtWidgets import QApplication
+
+    app, deadline = QApplication.instance(), time.monotonic() + seconds
+    while busy() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def show_large_dock(window, name: str, height: int):
+    """Raise dock ``name``, give it ``height`` pixels, and return its panel."""
+    from PySide6.QtCore import Qt
+
+    show_dock(name)(window)
+    window.resizeDocks([window.docks[name]], [height], Qt.Orientation.Vertical)
+    return window.docks[name].widget()
+
+
 def train_digits(window) -> None:
     """The Train dock after a short live run on the demo digits (about a minute on two cores)."""
     from PySide6.QtWidgets import QApplication
@@ -104,20 +123,7 @@ def sampling_chain(view: str, fraction: float, compare: bool = False) -> Callabl
     with ``compare``, DPM-Solver++ 20 steps from the same noise beside it. ``fraction`` of the way in."""
 
     def setup(window) -> None:
-        from PySide6.QtCore import Qt
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication.instance()
-        deadline = time.monotonic() + 600
-
-        def wait_while(busy: Callable[[], bool]) -> None:
-            while busy() and time.monotonic() < deadline:
-                app.processEvents()
-                time.sleep(0.02)
-
-        show_dock("sampling")(window)
-        window.resizeDocks([window.docks["sampling"]], [560], Qt.Orientation.Vertical)
-        panel = window.sampling_panel
+        panel = show_large_dock(window, "sampling", 560)
         wait_while(lambda: panel.loading)  # the demo model loads in the background
         panel.start_compare() if compare else panel.start_sampling()
         wait_while(lambda: panel.running)
@@ -134,22 +140,8 @@ def text_to_image(view: str, fraction: float, scales: tuple[float, ...] = (), pi
     with ``scales``, the guidance comparison. ``fraction`` of the way in; ``pixels="vae"`` waits for the decodes."""
 
     def setup(window) -> None:
-        from PySide6.QtCore import Qt
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication.instance()
-        deadline = time.monotonic() + 600
-
-        def wait_while(busy: Callable[[], bool]) -> None:
-            while busy() and time.monotonic() < deadline:
-                app.processEvents()
-                time.sleep(0.02)
-
-        show_dock("text_to_image")(window)
-        window.resizeDocks([window.docks["text_to_image"]], [620], Qt.Orientation.Vertical)
-        panel = window.docks["text_to_image"].widget()
-        wait_while(lambda: panel.loaded_model is None and time.monotonic() < deadline)  # the demo opens when shown
-        wait_while(lambda: panel.loading)
+        panel = show_large_dock(window, "text_to_image", 620)
+        wait_while(lambda: panel.loaded_model is None or panel.loading)  # the demo model opens when shown
         panel.form.prompt.setPlainText("a red seven")
         panel.form.set_size_and_steps(32, 32, 20)
         panel.compare_guidance(list(scales)) if scales else panel.generate()

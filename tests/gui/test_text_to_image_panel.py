@@ -185,3 +185,13 @@ def test_the_dock_is_in_the_main_window(qtbot):
     qtbot.addWidget(window)
     dock = window.docks["text_to_image"]
     assert dock.windowTitle() == "Text to image" and isinstance(dock.widget(), TextToImagePanel)
+
+
+def test_the_demo_model_opens_when_the_panel_is_first_on_screen(qtbot):
+    widget = TextToImagePanel(AppState())
+    qtbot.addWidget(widget)
+    assert widget.loaded_model is None  # built, not shown: nothing loads (the app starts without torch)
+    with qtbot.waitSignal(widget.modelLoaded, timeout=TIMEOUT_MS) as blocker:
+        widget.show()
+    assert blocker.args == [True] and widget.model_box.spec.text() == "demo"
+    assert "32² px from 8×8×4 latents" in widget.model_box.info.text()

@@ -69,7 +69,9 @@ class LatentAutoencoder:
         self.offload = bool(offload)
         self._lock = threading.Lock()
 
-    def _run(self, function, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, function, x) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):  # a frame's read-only numpy latents: a copy torch may own
+            x = torch.tensor(x, dtype=torch.float32)
         with self._lock, torch.inference_mode():
             if self.offload:
                 self.vae.to(self.device)
@@ -80,8 +82,9 @@ class LatentAutoencoder:
                     self.vae.to("cpu")
         return torch.cat(parts).clone()  # outside inference mode: an ordinary tensor
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents (N, C, h, w) → pixels (N, 3, h·f, w·f) float32 on the CPU, f = :attr:`scale_factor`."""
+    def decode(self, latents) -> torch.Tensor:
+        """Latents (N, C, h, w), a tensor or an array → pixels (N, 3, h·f, w·f) float32 on the CPU, f =
+        :attr:`scale_factor`."""
         return self._run(lambda z: self.vae.decode(z / self.scaling_factor + self.shift_factor,
                                                    return_dict=False)[0], latents)
 

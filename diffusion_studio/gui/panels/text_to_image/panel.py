@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ... import theme
 from ...state import AppState
+from ...widgets.on_screen import OnScreenWatch, is_on_screen
 from ....core.errors import InputError
 from ....core.sampling import FrameBatch, StopFlag
 from ....core.text_to_image.generate import (
@@ -104,6 +105,7 @@ class TextToImagePanel(QWidget):
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.stop)
+        self._on_screen_watch = OnScreenWatch(self, self._on_shown)
         self._sync_buttons()
 
     def _build_controls(self) -> None:
@@ -415,11 +417,16 @@ class TextToImagePanel(QWidget):
         self.stop()
         super().closeEvent(event)
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if not self._demo_offered:  # something to try at once; loading imports torch: not while the app starts
-            from ....core.model_sources.latent import DEMO_SPEC, demo_folder
+    def _on_shown(self) -> None:
+        QTimer.singleShot(0, self._open_demo_when_seen)  # after the layout, when "on screen" is known
 
-            self._demo_offered = True
-            if demo_folder().is_dir() and self._loaded is None:
-                self.model_box.request_open(DEMO_SPEC)
+    def _open_demo_when_seen(self) -> None:
+        """The first time the panel is really on screen (not just behind another dock tab), open the demo
+        model: something to try at once. Loading imports torch and diffusers, so not while the app starts."""
+        if self._demo_offered or not is_on_screen(self):
+            return
+        from ....core.model_sources.latent import DEMO_SPEC, demo_folder
+
+        self._demo_offered = True
+        if demo_folder().is_dir() and self._loaded is None:
+            self.model_box.request_open(DEMO_SPEC)
