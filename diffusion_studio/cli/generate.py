@@ -196,7 +196,8 @@ def run(args) -> int:
     settings = _settings(args, loaded)
     requests = _requests(args, settings)
     print(parts.describe(loaded))
-    print(f"{settings.describe()} — guidance as in diffusers: ε̃ = ε̂(∅) + s·(ε̂(c) − ε̂(∅)), w = s − 1")
+    print(f"{settings.describe(guidance=len(args.guidance) == 1)} — guidance as in diffusers: "
+          f"ε̃ = ε̂(∅) + s·(ε̂(c) − ε̂(∅)), w = s − 1")
     if len(requests) > 1:
         print("side by side: " + " | ".join(request.label for request in requests))
 

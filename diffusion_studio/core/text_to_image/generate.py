@@ -112,10 +112,11 @@ class GenerationSettings:
     def sampler_settings(self) -> SamplerSettings:
         return SamplerSettings(sampler=self.sampler, steps=self.steps, eta=self.eta, batch_size=1, seed=self.seed)
 
-    def describe(self) -> str:
+    def describe(self, guidance: bool = True) -> str:
+        """One line for people; ``guidance=False`` leaves the scale out (a guidance comparison names its own)."""
         eta = f", η = {self.eta:g}" if self.sampler == "ddim" and self.eta else ""
-        return (f"{sampler_label(self.sampler)}, {self.steps} steps{eta}, s = {self.guidance_scale:g} "
-                f"(w = {self.guidance_weight:g}), seed {self.seed}, {self.width}×{self.height}")
+        scale = f"s = {self.guidance_scale:g} (w = {self.guidance_weight:g}), " if guidance else ""
+        return f"{sampler_label(self.sampler)}, {self.steps} steps{eta}, {scale}seed {self.seed}, {self.width}×{self.height}"
 
 
 def suggested_settings(native_size: int, device_type: str) -> GenerationSettings:
