@@ -198,10 +198,17 @@ class FrameBatch:
 
 def load_for_sampling(path: str | Path, device: str = "auto", *, prefer_ema: bool = True) -> "LoadedModel":
     """The model ``path`` names ('demo', a run folder, a step folder, a .safetensors file, … — see
-    :mod:`core.model_sources`) on ``device``; the EMA weights when it has them, unless ``prefer_ema=False``."""
+    :mod:`core.model_sources`) on ``device``; the EMA weights when it has them, unless ``prefer_ema=False``.
+
+    Pixel-space models only: the chains here show samples as pixels, and a latent (text-to-image) model's
+    samples need its prompt and its VAE (core.text_to_image), so one is refused with where to open it."""
     from .model_sources import open_model
 
-    return open_model(path, device, prefer_ema=prefer_ema)
+    loaded = open_model(path, device, prefer_ema=prefer_ema)
+    if loaded.decode is not None:
+        raise InputError(f"{path} is a text-to-image (latent) model: open it in the Text to image tab or with "
+                         f"`diffusion-studio generate`")
+    return loaded
 
 
 def _leave_a_core_for_the_gui() -> None:

@@ -219,3 +219,13 @@ def test_a_missing_demo_model_is_named(monkeypatch, tmp_path):
     monkeypatch.setattr(latent, "demo_folder", lambda: tmp_path / "not-installed")
     with pytest.raises(InputError, match="bundled demo text-to-image model is missing"):
         latent.open("demo", "cpu")
+
+
+def test_the_pixel_sampling_paths_send_a_latent_model_to_text_to_image(toy_dir, tmp_path, capsys):
+    from diffusion_studio.cli import main
+    from diffusion_studio.core.sampling import load_for_sampling
+
+    with pytest.raises(InputError, match="is a text-to-image \\(latent\\) model: open it in the Text to image tab"):
+        load_for_sampling(toy_dir, "cpu")
+    assert main(["sample", str(toy_dir), "--out-dir", str(tmp_path), "--quiet", "--device", "cpu"]) == 2
+    assert "diffusion-studio generate" in capsys.readouterr().err
