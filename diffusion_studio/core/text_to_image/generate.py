@@ -322,8 +322,10 @@ def generate(
 
     if not requests:
         raise InputError("nothing to generate: no request was given")
+    from ..model_sources.latent.parts import latent_parts
+
     encoded: dict[str, object] = {}
-    text = _prompt_encoder(loaded)
+    text = latent_parts(loaded).text
 
     def encode(prompt: str):
         if prompt not in encoded:
@@ -367,9 +369,3 @@ def generate(
     finally:
         for chain in chains:
             chain.close()
-
-
-def _prompt_encoder(loaded: "LoadedModel"):
-    from ..model_sources.latent.parts import latent_parts
-
-    return latent_parts(loaded).text

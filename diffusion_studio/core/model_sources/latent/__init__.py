@@ -199,16 +199,46 @@ def _sampler_options(layout: LatentLayout) -> dict[str, dict]:
     return options
 
 
+def _load_components(layout: LatentLayout, device: "torch.device", dtype: "torch.dtype"):
+    """tokenizer, text encoder (CPU, float32), U-Net (``device``, ``dtype``), VAE (CPU, float32), frozen."""
+    import torch
+
+    diffusers, transformers = _require_libraries()
+    folder = layout.folder
+
+    def tokenizer():
+        try:
+            return transformers.CLIPTokenizer.from_pretrained(folder / "tokenizer")
+        except (OSError, ValueError, TypeError):  # transformers 4: the slow class needs vocab.json + merges.txt
+            return transformers.CLIPTokenizerFast.from_pretrained(folder / "tokenizer")
+
+    with _quiet(diffusers, transformers):
+        tokenizer_ = _loaded_component("tokenizer", layout, tokenizer)
+        text_encoder = _loaded_component("text encoder", layout, lambda: transformers.CLIPTextModel.from_pretrained(
+            folder / "text_encoder", **_weight_kwargs(layout, "text_encoder")))
+        unet = _loaded_component("U-Net", layout, lambda: diffusers.UNet2DConditionModel.from_pretrained(
+            folder / "unet", torch_dtype=dtype, **_weight_kwargs(layout, "unet")))
+        vae = _loaded_component("VAE", layout, lambda: diffusers.AutoencoderKL.from_pretrained(
+            folder / "vae", torch_dtype=torch.float32, **_weight_kwargs(layout, "vae")))
+    for module in (text_encoder, unet, vae):
+        module.requires_grad_(False).eval()
+    text_encoder.to("cpu", torch.float32)  # transformers 5 loads in the file's dtype
+    unet.to(device)
+    if len(tokenizer_) > text_encoder.config.vocab_size:
+        raise InputError(f"{folder}: the tokenizer knows {len(tokenizer_)} tokens but the text encoder only "
+                         f"{text_encoder.config.vocab_size}; the components do not belong together")
+    return tokenizer_, text_encoder, unet, vae
+
+
 def open(spec: str | Path, device: str, *, allow_pickle: bool = False, precision: str = "auto",  # noqa: A001
          prefer_ema: bool = True) -> "LoadedModel":
     """The latent model ``spec`` names on ``device``; InputError with the reason if it cannot be used.
 
     ``prefer_ema`` is accepted for the source API and ignored: a pipeline folder holds one set of weights.
     """
-    import torch
-
     from ...device import pick_device
     from ...loaded_model import LoadedModel
+    from ...samplers import PREDICTION_TYPES
     from ...schedules import from_diffusers_config
     from .. import hub
     from .parts import ConditionedUNet, LatentAutoencoder, LatentParts
@@ -228,62 +258,36 @@ def open(spec: str | Path, device: str, *, allow_pickle: bool = False, precision
     if layout.any_pickled:
         _check_pickle_opt_in(layout)
     schedule = from_diffusers_config(layout.scheduler_config)
-    prediction = layout.prediction
-    from ...samplers import PREDICTION_TYPES
-
-    if prediction not in PREDICTION_TYPES:
-        raise InputError(f"{folder}/scheduler: unknown prediction_type {prediction!r}")
-    diffusers, transformers = _require_libraries()
+    if layout.prediction not in PREDICTION_TYPES:
+        raise InputError(f"{folder}/scheduler: unknown prediction_type {layout.prediction!r}")
+    sampler_options = _sampler_options(layout)
     device_ = pick_device(device)
     dtype = torch_dtype(device_, precision)
     started = time.perf_counter()
-
-    def tokenizer():
-        try:
-            return transformers.CLIPTokenizer.from_pretrained(folder / "tokenizer")
-        except (OSError, ValueError, TypeError):  # transformers 4: the slow class needs vocab.json + merges.txt
-            return transformers.CLIPTokenizerFast.from_pretrained(folder / "tokenizer")
-
-    with _quiet(diffusers, transformers):
-        tokenizer_ = _loaded_component("tokenizer", layout, tokenizer)
-        text_encoder = _loaded_component("text encoder", layout, lambda: transformers.CLIPTextModel.from_pretrained(
-            folder / "text_encoder", **_weight_kwargs(layout, "text_encoder")))
-        unet = _loaded_component("U-Net", layout, lambda: diffusers.UNet2DConditionModel.from_pretrained(
-            folder / "unet", torch_dtype=dtype, **_weight_kwargs(layout, "unet")))
-        vae = _loaded_component("VAE", layout, lambda: diffusers.AutoencoderKL.from_pretrained(
-            folder / "vae", torch_dtype=torch.float32, **_weight_kwargs(layout, "vae")))
-    for module in (text_encoder, unet, vae):
-        module.requires_grad_(False).eval()
-    text_encoder.to("cpu", torch.float32)  # transformers 5 loads in the file's dtype
-    unet.to(device_)
-    offload = device_.type != "cpu"
+    tokenizer, text_encoder, unet, vae = _load_components(layout, device_, dtype)
     autoencoder = LatentAutoencoder(vae, scaling_factor=layout.vae.scaling_factor,
-                                    shift_factor=layout.vae.shift_factor, device=device_, offload=offload)
-    prompt_encoder = PromptEncoder(tokenizer_, text_encoder)
-    if len(tokenizer_) > text_encoder.config.vocab_size:
-        raise InputError(f"{folder}: the tokenizer knows {len(tokenizer_)} tokens but the text encoder only "
-                         f"{text_encoder.config.vocab_size}; the components do not belong together")
+                                    shift_factor=layout.vae.shift_factor, device=device_,
+                                    offload=device_.type != "cpu")
     preview = _loaded_component("VAE (fitting the preview)", layout,
                                 lambda: fit_preview(autoencoder.encode, autoencoder.scale_factor,
                                                     decode=autoencoder.decode))
     counts = {name: sum(p.numel() for p in module.parameters())
               for name, module in (("U-Net", unet), ("text encoder", text_encoder), ("VAE", vae))}
-    parts = LatentParts(prompt_encoder, autoencoder, preview, layout.family, layout.native_size,
-                        str(dtype).removeprefix("torch."), layout.pipeline_class, counts)
-    scheduler = layout.scheduler_config
+    parts = LatentParts(PromptEncoder(tokenizer, text_encoder), autoencoder, preview, layout.family,
+                        layout.native_size, str(dtype).removeprefix("torch."), layout.pipeline_class, counts)
     return LoadedModel(
         model=ConditionedUNet(unet),
         schedule=schedule,
-        prediction=prediction,
+        prediction=layout.prediction,
         image_size=layout.unet.sample_size,
         channels=layout.unet.in_channels,
         step=None,
         config={name: dict(config) for name, config in layout.configs.items()},
         path=folder,
         run_dir=folder,
-        clip_sample=bool(scheduler.get("clip_sample", False)),
+        clip_sample=bool(layout.scheduler_config.get("clip_sample", False)),
         source="latent",
         decode=autoencoder.decode,
-        extra={"latent": parts, "sampler_options": _sampler_options(layout), "load_seconds": time.perf_counter() - started,
+        extra={"latent": parts, "sampler_options": sampler_options, "load_seconds": time.perf_counter() - started,
                "spec": str(spec)},
     )
