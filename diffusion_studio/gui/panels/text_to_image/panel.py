@@ -272,6 +272,7 @@ class TextToImagePanel(QWidget):
         self._total_steps = 0
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m steps")
         self.estimate.setText("Encoding the prompt and timing one step…")
         self._stop = StopFlag()
         self._run_status = "done"
@@ -298,6 +299,11 @@ class TextToImagePanel(QWidget):
             self.viewer.add_frames(event.chain, event.frames)
             done = sum(sum(1 for f in chain.frames if not f.is_final) for chain in self.chains)
             self.progress.setValue(min(done, self.progress.maximum()))
+            elapsed, left = time.monotonic() - self._started_at, self._total_steps - done
+            if done and left > 0:  # the measured pace, once steps are coming
+                self.progress.setFormat(f"%v / %m steps · about {elapsed / done * left:.0f} s left")
+            else:
+                self.progress.setFormat("%v / %m steps")
 
     def _on_errored(self, error: Exception) -> None:
         self._run_status = "error"
