@@ -195,3 +195,28 @@ def test_the_demo_model_opens_when_the_panel_is_first_on_screen(qtbot):
         widget.show()
     assert blocker.args == [True] and widget.model_box.spec.text() == "demo"
     assert "32² px from 8×8×4 latents" in widget.model_box.info.text()
+
+
+def test_the_player_keys_work_anywhere_in_the_panel(qtbot, panel):
+    from PySide6.QtCore import Qt
+
+    _run(qtbot, panel, panel.generate)
+    panel.form.prompt.setFocus()
+    qtbot.keyClick(panel, Qt.Key.Key_Home)
+    assert panel.timeline.index == 0
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    assert panel.timeline.index == 1
+
+
+def test_typing_in_the_prompt_is_not_taken_by_the_player_keys(qtbot, panel):
+    from PySide6.QtCore import Qt
+
+    panel.form.prompt.setPlainText("a red")
+    panel.form.prompt.setFocus()
+    cursor = panel.form.prompt.textCursor()
+    cursor.movePosition(cursor.MoveOperation.End)
+    panel.form.prompt.setTextCursor(cursor)
+    qtbot.keyClicks(panel.form.prompt, " cat")
+    qtbot.keyClick(panel.form.prompt, Qt.Key.Key_Left)
+    qtbot.keyClick(panel.form.prompt, Qt.Key.Key_Space)
+    assert panel.form.prompt.toPlainText() == "a red ca t" and not panel.timeline.playing

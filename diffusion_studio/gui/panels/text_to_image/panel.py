@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QGroupBox,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from ... import theme
 from ...state import AppState
 from ...widgets.on_screen import OnScreenWatch, is_on_screen
+from ...widgets.player_keys import bind_player_keys
 from ....core.errors import InputError
 from ....core.sampling import FrameBatch, StopFlag
 from ....core.text_to_image.generate import (
@@ -86,15 +86,7 @@ class TextToImagePanel(QWidget):
         layout.setSpacing(theme.SPACING + 4)
         layout.addWidget(self._controls_scroll)
         layout.addWidget(self.viewer, 1)
-        for key, slot in ((Qt.Key.Key_Space, self.timeline.toggle_play),
-                          (Qt.Key.Key_Left, lambda: self.viewer.user_step(-1)),
-                          (Qt.Key.Key_Right, lambda: self.viewer.user_step(1)),
-                          (Qt.Key.Key_Home, lambda: self.viewer.user_step(-self.timeline.count)),
-                          (Qt.Key.Key_End, lambda: self.viewer.user_step(self.timeline.count))):
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        bind_player_keys(self, self.timeline, self.viewer.user_step)
 
         self.model_box.openRequested.connect(self.open_model)
         self.form.changed.connect(self._update_start)
