@@ -44,7 +44,7 @@ class Shot:
 
 
 def wait_while(busy: Callable[[], bool], timeout_s: float = 600) -> None:
-    """Run the event loop while ``busy()`` (a training or sampling run in a panel), at most ``timeout_s``."""
+    """Run the event loop while ``busy()`` (a model loading, a training or sampling run), at most ``timeout_s``."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
@@ -87,6 +87,16 @@ def show_dock(name: str, then: Callable | None = None) -> Callable:
             then(window)
 
     return setup
+
+
+def show_large_dock(window, name: str, height: int | None):
+    """Raise dock ``name``, give it ``height`` pixels (None: as the default layout gives it), return its panel."""
+    from PySide6.QtCore import Qt
+
+    show_dock(name)(window)
+    if height is not None:
+        window.resizeDocks([window.docks[name]], [height], Qt.Orientation.Vertical)
+    return window.panels[name]
 
 
 def train_digits(window) -> None:
@@ -135,12 +145,7 @@ def sampling_chain(view: str, fraction: float, compare: bool = False, dock_heigh
     another model to open first (a folder or a Hub id)."""
 
     def setup(window) -> None:
-        from PySide6.QtCore import Qt
-
-        show_dock("sampling")(window)
-        if dock_height is not None:
-            window.resizeDocks([window.docks["sampling"]], [dock_height], Qt.Orientation.Vertical)
-        panel = window.sampling_panel
+        panel = show_large_dock(window, "sampling", dock_height)
         wait_while(lambda: panel.loading)  # the demo model loads in the background
         if model is not None:
             panel.model_picker.select_path(model())
@@ -178,6 +183,27 @@ def playground(window) -> None:
     panel.follow(int(np.argmin(np.hypot(frame[:, 0] - 0.9, frame[:, 1] - 0.3))))
 
 
+def text_to_image(view: str, fraction: float, scales: tuple[float, ...] = (), pixels: str = "preview") -> Callable:
+    """The Text to image dock with the bundled demo model, "a red seven", DPM-Solver++ 20 steps at 32 px;
+    with ``scales``, the guidance comparison. ``fraction`` of the way in; ``pixels="vae"`` waits for the decodes."""
+
+    def setup(window) -> None:
+        panel = show_large_dock(window, "text_to_image", 620)
+        wait_while(lambda: panel.loaded_model is None or panel.loading)  # the demo model opens when shown
+        panel.form.prompt.setPlainText("a red seven")
+        panel.form.set_size_and_steps(32, 32, 20)
+        panel.compare_guidance(list(scales)) if scales else panel.generate()
+        wait_while(lambda: panel.running)
+        if not panel.chains or not panel.chains[0].frames:
+            raise SystemExit(f"text to image gave no frames: {panel.message.text()}")
+        panel.viewer.set_view(view)
+        panel.timeline.set_index(round(fraction * (panel.timeline.count - 1)))
+        panel.viewer.set_pixels(pixels)
+        wait_while(lambda: panel.viewer.decoding)
+
+    return setup
+
+
 def export_dialog(window) -> None:
     """File › Export Forward Animation… with its first/last-frame preview and size estimate."""
     window.state.set_timestep(0)
@@ -208,6 +234,9 @@ SHOTS: list[Shot] = [
     Shot("laptop_schedules_dark", "dark", schedule_lab, LAPTOP),
     Shot("laptop_sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True, dock_height=None), LAPTOP),
     Shot("playground_dark", "dark", playground, target=lambda window: window.docks["playground"]),
+    Shot("text_to_image_latent_dark", "dark", text_to_image("latent", 0.35)),
+    Shot("text_to_image_guidance_light", "light", text_to_image("pred_x0", 1.0, (1.0, 3.0, 7.5, 12.0), "vae")),
+    Shot("text_to_image_guidance_views_dark", "dark", text_to_image("guidance", 0.5, (1.0, 3.0, 7.5, 12.0))),
 ]
 
 

@@ -21,7 +21,7 @@ from ..core.errors import InputError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("train", "sample", "schedule", "noise", "export_diffusers", "playground")
+COMMANDS: tuple[str, ...] = ("train", "sample", "generate", "schedule", "noise", "export_diffusers", "playground")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

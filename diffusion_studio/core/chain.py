@@ -13,6 +13,12 @@ the Sample panel and ``diffusion-studio sample`` keep every chain within the sam
 
 Reproducible across devices: the starting noise and every step's noise come from one
 ``torch.Generator`` on the CPU seeded with ``seed``, then move to the model's device.
+
+Sizes are ``image_size`` (a square side) or ``(height, width)``. A latent model's chain keeps its
+frames as :class:`LatentFrame` s (``run_chain(keep_latents=True)``): float32 copies of the latents
+themselves, 4·C·h·w bytes per view — for a 512² Stable Diffusion image a 64² × 4 latent, 64 KiB, where
+the same view as uint8 pixels would be 768 KiB — and pixels are made from them only for what is
+looked at (``core.text_to_image.views``: a cheap linear preview, or the VAE decode on demand).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChainFrame",
+    "LatentFrame",
     "ChainProgress",
     "DEFAULT_FRAME_BUDGET_BYTES",
     "NOISE_DISPLAY_SIGMAS",
@@ -40,6 +47,7 @@ __all__ = [
     "nearest_frame_index",
     "pair_by_noise_level",
     "run_chain",
+    "sample_hw",
     "stride_for_budget",
     "to_uint8_images",
 ]
@@ -70,6 +78,29 @@ class ChainFrame:
 
 
 @dataclass(frozen=True)
+class LatentFrame:
+    """A chain frame that keeps the model's own sample space as float32 (N, C, H, W) host arrays.
+
+    The same steps as :class:`ChainFrame` (``index``, ``t``, ``alphas_cumprod``, ``is_final``), but
+    x_t, x̂0, ε̂ and the ``extras`` are the raw values — for a latent model, latents, which a decoder
+    turns into pixels when they are shown. The final frame's ``x_t`` is the chain's result, exactly.
+    """
+
+    index: int
+    t: int
+    alphas_cumprod: float
+    x_t: np.ndarray
+    pred_x0: np.ndarray
+    pred_noise: np.ndarray
+    is_final: bool
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return self.x_t.nbytes + self.pred_x0.nbytes + self.pred_noise.nbytes + sum(a.nbytes for a in self.extras.values())
+
+
+@dataclass(frozen=True)
 class ChainProgress:
     """Yielded for steps that are not kept as frames (only with ``progress=True``)."""
 
@@ -79,6 +110,17 @@ class ChainProgress:
 
 
 # ---------------------------------------------------------------------------- sizes
+
+
+def sample_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a sample: ``image_size`` is a square side or a (height, width) pair."""
+    if isinstance(image_size, (tuple, list)):
+        height, width = (int(v) for v in image_size)
+    else:
+        height = width = int(image_size)
+    if height < 1 or width < 1:
+        raise InputError(f"a sample must be at least 1×1, got {height}×{width}")
+    return height, width
 
 
 def chain_timesteps(sampler: Sampler, start_t: int | None = None) -> np.ndarray:
@@ -92,20 +134,24 @@ def chain_frame_count(num_steps: int, stride: int = 1) -> int:
 
 
 def estimate_chain_bytes(
-    num_steps: int, num_samples: int, image_size: int, channels: int, stride: int = 1, extra_views: int = 0
+    num_steps: int, num_samples: int, image_size: int | tuple[int, int], channels: int, stride: int = 1,
+    extra_views: int = 0, bytes_per_value: int = 1,
 ) -> int:
-    """Bytes the kept frames of one chain take: frames × (3 + extra) views × N·H·W·C (uint8)."""
-    per_frame = (_VIEWS_PER_FRAME + int(extra_views)) * int(num_samples) * int(image_size) ** 2 * int(channels)
-    return chain_frame_count(num_steps, stride) * per_frame
+    """Bytes the kept frames of one chain take: frames × (3 + extra) views × N·H·W·C values
+    (1 byte each for uint8 :class:`ChainFrame` s, 4 for float32 :class:`LatentFrame` s)."""
+    height, width = sample_hw(image_size)
+    per_frame = (_VIEWS_PER_FRAME + int(extra_views)) * int(num_samples) * height * width * int(channels)
+    return chain_frame_count(num_steps, stride) * per_frame * int(bytes_per_value)
 
 
 def stride_for_budget(
-    num_steps: int, num_samples: int, image_size: int, channels: int, budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES,
-    extra_views: int = 0,
+    num_steps: int, num_samples: int, image_size: int | tuple[int, int], channels: int,
+    budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES, extra_views: int = 0, bytes_per_value: int = 1,
 ) -> int:
     """The smallest stride whose frames fit in ``budget_bytes`` (at least the first and final frame are kept)."""
     for stride in range(1, max(1, int(num_steps)) + 1):
-        if estimate_chain_bytes(num_steps, num_samples, image_size, channels, stride, extra_views) <= budget_bytes:
+        if estimate_chain_bytes(num_steps, num_samples, image_size, channels, stride, extra_views,
+                                bytes_per_value) <= budget_bytes:
             return stride
     return max(1, int(num_steps))
 
@@ -157,6 +203,17 @@ def _frame(index, t, alpha_prod, x_t, pred_x0, pred_noise, is_final, extras=None
     return ChainFrame(int(index), int(t), float(alpha_prod), host[0], host[1], host[2], bool(is_final), named)
 
 
+def _latent_frame(index, t, alpha_prod, x_t, pred_x0, pred_noise, is_final, extras=None) -> LatentFrame:
+    # All views stacked: one device→host copy per frame, then read-only views of the one host array.
+    import torch
+
+    extras = extras or {}
+    host = torch.stack([v.detach().float() for v in (x_t, pred_x0, pred_noise, *extras.values())]).cpu().numpy()
+    host.setflags(write=False)
+    named = dict(zip(extras, host[3:]))
+    return LatentFrame(int(index), int(t), float(alpha_prod), host[0], host[1], host[2], bool(is_final), named)
+
+
 # ---------------------------------------------------------------------------- the chain
 
 
@@ -179,7 +236,7 @@ def run_chain(
     *,
     num_samples: int,
     seed: int,
-    image_size: int,
+    image_size: int | tuple[int, int],
     channels: int,
     device: Union[str, "torch.device"] = "cpu",
     stride: Union[int, str] = 1,
@@ -190,8 +247,12 @@ def run_chain(
     progress: bool = False,
     frame_budget_bytes: int = DEFAULT_FRAME_BUDGET_BYTES,
     extra_views: Callable[["torch.Tensor", int, Sampler], Mapping[str, "torch.Tensor"]] | None = None,
-) -> Iterator[ChainFrame | ChainProgress]:
+    keep_latents: bool = False,
+) -> Iterator[ChainFrame | LatentFrame | ChainProgress]:
     """Sample ``num_samples`` images and yield :class:`ChainFrame` s (and :class:`ChainProgress`).
+
+    ``image_size`` is a side or ``(height, width)``. ``keep_latents=True`` yields :class:`LatentFrame` s
+    (float32 copies of the samples, for latent models) instead of uint8 images.
 
     ``model(x, t)`` takes float (N, C, H, W) on ``device`` and long (N,) timesteps. ``stride`` is
     an int or ``"auto"`` (the smallest that fits ``frame_budget_bytes``). SDEdit (Meng et al. 2022):
@@ -215,13 +276,15 @@ def run_chain(
     timesteps = chain_timesteps(sampler, start_t).tolist()
     num_steps = len(timesteps)
     if stride == "auto":
-        stride = stride_for_budget(num_steps, num_samples, image_size, channels, frame_budget_bytes)
+        stride = stride_for_budget(num_steps, num_samples, image_size, channels, frame_budget_bytes,
+                                   bytes_per_value=4 if keep_latents else 1)
     if isinstance(stride, bool) or int(stride) != stride or int(stride) < 1:
         raise InputError(f"the frame stride must be a whole number ≥ 1, got {stride!r}")
     stride = int(stride)
 
     device = torch.device(device)
-    shape = (int(channels), int(image_size), int(image_size))
+    shape = (int(channels), *sample_hw(image_size))
+    make_frame = _latent_frame if keep_latents else _frame
     generator = torch.Generator().manual_seed(int(seed))
     if start is not None:
         x = _start_tensor(start, num_samples, shape)
@@ -246,14 +309,14 @@ def run_chain(
                 pred_noise = sampler.predict_epsilon(model_output, t, x)
                 extras = extra_views(x, t, sampler) if extra_views is not None else None
             if step_index % stride == 0:
-                yield _frame(step_index, t, sampler.alpha_cumprod(t), x, out.pred_original_sample, pred_noise, False,
-                             extras)
+                yield make_frame(step_index, t, sampler.alpha_cumprod(t), x, out.pred_original_sample, pred_noise,
+                                 False, extras)
             elif progress:
                 yield ChainProgress(step_index + 1, num_steps, t)
             x = out.prev_sample
         if should_stop is not None and should_stop():
             return
-        yield _frame(num_steps, -1, 1.0, x, x, pred_noise, True, extras)  # the last step's ε̂ and views
+        yield make_frame(num_steps, -1, 1.0, x, x, pred_noise, True, extras)  # the last step's ε̂ and views
 
 
 # ---------------------------------------------------------------------------- comparing chains
@@ -268,7 +331,7 @@ def _noise_key(alpha_prod: float, by: str) -> float:
     raise ValueError(f"pair frames by 'alphas_cumprod' or 'log_snr', not {by!r}")
 
 
-def nearest_frame_index(frames: Sequence[ChainFrame], alphas_cumprod: float, by: str = "alphas_cumprod") -> int:
+def nearest_frame_index(frames: Sequence[ChainFrame | LatentFrame], alphas_cumprod: float, by: str = "alphas_cumprod") -> int:
     """Index into ``frames`` of the frame whose noise level is nearest ``alphas_cumprod`` (first on ties)."""
     if not frames:
         raise ValueError("no frames to choose from")

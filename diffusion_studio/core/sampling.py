@@ -120,16 +120,19 @@ def sampler_for(loaded: "LoadedModel", settings: SamplerSettings) -> "Sampler":
 
     A model may carry per-sampler options from its own scheduler config in
     ``loaded.extra["sampler_options"][name]`` (a diffusers model's timestep spacing, clip range …), so
-    that our DDPM/DDIM chains reproduce its pipeline.
+    that our chains reproduce its pipeline.
     """
-    options = dict((loaded.extra.get("sampler_options") or {}).get(settings.sampler, {}))
     return build_sampler(loaded.schedule, loaded.prediction, settings, clip_sample=loaded.clip_sample,
-                         variance=loaded.variance, **options)
+                         variance=loaded.variance, model_options=loaded.extra.get("sampler_options"))
 
 
 def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerSettings, *,
-                  clip_sample: bool = True, variance: str = "fixed_small", **sampler_options: Any) -> "Sampler":
+                  clip_sample: bool = True, variance: str = "fixed_small",
+                  model_options: dict[str, dict[str, Any]] | None = None) -> "Sampler":
     """The sampler ``settings`` ask for, on a model's schedule and prediction type.
+
+    ``model_options``: per sampler name, options the model's own scheduler config fixes (e.g. a Stable
+    Diffusion model's ``{"ddim": {"set_alpha_to_one": False}}``); the settings' steps and η win.
 
     ``clip_sample`` clips x̂0 to [−1, 1] in every sampler: right for pixel models trained on images
     in [−1, 1] — at the start of a cosine chain (ᾱ_999 ≈ 2e-9) an unclipped
@@ -138,7 +141,8 @@ def build_sampler(schedule: "NoiseSchedule", prediction: str, settings: SamplerS
     """
     T = schedule.num_timesteps
     steps = min(int(settings.steps), T)
-    options: dict[str, Any] = {**sampler_options, "prediction": prediction, "clip_sample": clip_sample}
+    options: dict[str, Any] = {**(model_options or {}).get(settings.sampler, {}),
+                               "prediction": prediction, "clip_sample": clip_sample}
     if settings.sampler == "ddpm":
         options["num_steps"] = None if steps >= T else steps
         options["variance"] = variance
@@ -209,10 +213,17 @@ class FrameBatch:
 def load_for_sampling(path: str | Path, device: str = "auto", *, prefer_ema: bool = True, **options) -> "LoadedModel":
     """The model ``path`` names ('demo', a run folder, a step folder, a .safetensors file, a diffusers folder or
     Hub id … — see :mod:`core.model_sources`) on ``device``; the EMA weights when it has them, unless
-    ``prefer_ema=False``. ``options`` go to the source that opens it (``allow_pickle``, ``dtype``, ``download`` …)."""
+    ``prefer_ema=False``. ``options`` go to the source that opens it (``allow_pickle``, ``dtype``, ``download`` …).
+
+    Pixel-space models only: the chains here show samples as pixels, and a latent (text-to-image) model's
+    samples need its prompt and its VAE (core.text_to_image), so one is refused with where to open it."""
     from .model_sources import open_model
 
-    return open_model(path, device, prefer_ema=prefer_ema, **options)
+    loaded = open_model(path, device, prefer_ema=prefer_ema, **options)
+    if loaded.decode is not None:
+        raise InputError(f"{path} is a text-to-image (latent) model: open it in the Text to image tab or with "
+                         f"`diffusion-studio generate`")
+    return loaded
 
 
 def _leave_a_core_for_the_gui() -> None:

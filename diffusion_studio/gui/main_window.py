@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         """Every panel besides the forward explorer, one ``add_dock`` line each."""
         from .panels.sampling import SamplingPanel  # imported here: not on the start-up path
         from .panels.schedules import SchedulePanel
+        from .panels.text_to_image import TextToImagePanel
         from .panels.training import TrainingPanel
         from .panels.playground import PlaygroundPanel
 
@@ -156,6 +157,8 @@ class MainWindow(QMainWindow):
         self.add_dock("schedules", "Schedule lab", self.schedule_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
         self.add_dock("playground", "Playground", PlaygroundPanel(self.state), Qt.DockWidgetArea.BottomDockWidgetArea,
+                      tabify_with="training")
+        self.add_dock("text_to_image", "Text to image", TextToImagePanel(self.state), Qt.DockWidgetArea.BottomDockWidgetArea,
                       tabify_with="training")
 
     def _give_docks_their_default_size(self) -> None:

@@ -92,7 +92,7 @@ def test_ctrl_c_cancels_the_download_cleanly(tmp_path, monkeypatch, capsys):
     (lambda f: (f / "diffusion_pytorch_model.safetensors").rename(f / "diffusion_pytorch_model.bin"),
      "only pickled weights"),
     (lambda f: (f / "config.json").write_text("{not json"), "not valid JSON"),
-    (lambda f: update_json(f / "config.json", {"_class_name": "UNet2DConditionModel"}), "Text-to-image panel"),
+    (lambda f: update_json(f / "config.json", {"_class_name": "UNet2DConditionModel"}), "Text to image tab"),
     (lambda f: (f / "diffusion_pytorch_model.safetensors").write_bytes(b"\x10\x00"), "not a valid safetensors"),
 ])
 def test_unusable_models_exit_2_with_one_line(tmp_path, capsys, edit, message):

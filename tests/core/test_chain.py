@@ -9,11 +9,13 @@ import torch
 from diffusion_studio.core.chain import (
     ChainFrame,
     ChainProgress,
+    LatentFrame,
     chain_frame_count,
     estimate_chain_bytes,
     nearest_frame_index,
     pair_by_noise_level,
     run_chain,
+    sample_hw,
     stride_for_budget,
     to_uint8_images,
 )
@@ -71,6 +73,25 @@ def test_memory_math_for_a_1000_step_chain_of_64_images_at_64px():
     assert estimate_chain_bytes(1000, 64, 64, 3, stride=3) == 335 * per_frame == 790_364_160 < 1 << 30
     assert estimate_chain_bytes(1000, 64, 64, 3, stride=2) > 1 << 30
     assert estimate_chain_bytes(1000, 64, 64, 1, stride=1) < 1 << 30  # grayscale fits at stride 1
+
+
+def test_non_square_chains_keep_latent_frames_as_float_and_their_final_is_the_chains_result():
+    sampler = DDIMSampler(SCHEDULE, num_steps=6)
+    kw = {"num_samples": 2, "seed": 4, "image_size": (4, 6), "channels": CHANNELS, "stride": 2}
+    latents = list(run_chain(DummyModel(), sampler, keep_latents=True, **kw))
+    images = list(run_chain(DummyModel(), sampler, **kw))
+    assert [f.index for f in latents] == [f.index for f in images] == [0, 2, 4, 6]
+    for latent, image in zip(latents, images):
+        assert isinstance(latent, LatentFrame) and (latent.t, latent.is_final) == (image.t, image.is_final)
+        for view in (latent.x_t, latent.pred_x0, latent.pred_noise):
+            assert view.dtype == np.float32 and view.shape == (2, CHANNELS, 4, 6) and not view.flags.writeable
+        assert image.x_t.shape == (2, 4, 6, CHANNELS)
+        assert np.array_equal(to_uint8_images(torch.from_numpy(latent.x_t.copy())), image.x_t)
+    assert sum(f.nbytes for f in latents) == estimate_chain_bytes(6, 2, (4, 6), CHANNELS, 2, bytes_per_value=4)
+    assert stride_for_budget(6, 2, (4, 6), CHANNELS, budget_bytes=latents[0].nbytes * 4, bytes_per_value=4) == 2
+    assert sample_hw(5) == (5, 5) and sample_hw((3, 7)) == (3, 7)
+    with pytest.raises(InputError, match="at least 1×1"):
+        sample_hw((0, 4))
 
 
 def test_auto_stride_respects_the_budget():

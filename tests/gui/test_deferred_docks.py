@@ -12,7 +12,8 @@ def test_deferred_docks_are_built_after_the_window_paints(qtbot):
     qtbot.addWidget(window)
     assert window.docks == {}  # nothing heavy before the window is on screen
     window.show()
-    qtbot.waitUntil(lambda: set(window.docks) == {"training", "sampling", "schedules", "playground"}, timeout=10000)
+    qtbot.waitUntil(lambda: set(window.docks) == {"training", "sampling", "schedules", "playground", "text_to_image"},
+                    timeout=10000)
     assert window.forward_panel.isVisible()
     window.reset_layout()  # works once the docks exist
 
@@ -36,7 +37,7 @@ def test_building_every_panel_does_not_import_torch():
         "import os, sys; os.environ['QT_QPA_PLATFORM']='offscreen';"
         "from diffusion_studio.gui.app import create_application, build_main_window;"
         "app=create_application(); w=build_main_window(defer_docks=False);"
-        "assert len(w.docks) == 4; print('torch' in sys.modules)"
+        "assert len(w.docks) == 5; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["SOURCES", "open_model", "model_path"]
 
 #: Source modules of this package, asked in this order; ``runs`` (our own run folders) last.
-SOURCES: tuple[str, ...] = ("diffusers_pixel", "runs")
+#: ``latent``: Stable-Diffusion-layout text-to-image pipelines (a folder, or a Hub id in the cache);
+#: ``diffusers_pixel``: diffusers UNet2DModel pipelines and folders, and any other Hub id.
+SOURCES: tuple[str, ...] = ("latent", "diffusers_pixel", "runs")
 
 
 def model_path(spec: str | Path) -> Path:

@@ -73,7 +73,7 @@ PICKLE_ADVICE = (
     f"{WEIGHTS_NAME}), or, if you trust where the model comes from, allow pickled weights (--allow-pickle, or the "
     "Sample panel's checkbox): they are then read with torch's weights_only loader"
 )
-TEXT_TO_IMAGE_ADVICE = ("text-to-image models are opened in the Text-to-image panel or with "
+TEXT_TO_IMAGE_ADVICE = ("text-to-image models are opened in the Text to image tab or with "
                         "diffusion-studio generate MODEL \"PROMPT\"")
 #: Schedulers whose config is a discrete β schedule over training timesteps (what our samplers run on).
 BETA_SCHEDULERS = frozenset({

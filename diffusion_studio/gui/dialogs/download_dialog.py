@@ -1,6 +1,6 @@
 """Download a Hugging Face Hub repository into the local cache, with a progress bar and Cancel.
 
-Reusable by every panel that opens Hub models (the Sample panel's pixel models, the Text-to-image panel)::
+Reusable by every panel that opens Hub models (the Sample panel's pixel models, the Text to image panel)::
 
     dialog = DownloadDialog("google/ddpm-cifar10-32", parent=self)          # hub.download_snapshot
     dialog = DownloadDialog(repo_id, parent=self, fetch=partial(my_download, repo_id))  # any fetch

@@ -18,7 +18,7 @@ TOUR_PAGES: tuple[tuple[str, str], ...] = (
     (
         "Welcome to Diffusion Studio",
         "A diffusion model learns to undo noise. This tour shows where to see each part of that, "
-        "in six short pages. You can reopen it from Help ▸ Tour.",
+        "in seven short pages. You can reopen it from Help ▸ Tour.",
     ),
     (
         "Forward process",
@@ -43,6 +43,12 @@ TOUR_PAGES: tuple[tuple[str, str], ...] = (
         "plays it frame by frame: x<sub>t</sub>, the model's guess of x₀ and its guess of the noise ε. "
         "Compare two samplers from the same noise, and export any of it as a GIF, WebP, APNG, PNG "
         "frames or MP4.",
+    ),
+    (
+        "Text to image",
+        "The Text to image tab runs a Stable Diffusion model (or the bundled demo) on your prompt and shows "
+        "what it does inside: x<sub>t</sub> and x̂₀ as pixels, the latent itself, and what classifier-free "
+        "guidance adds — with guidance scales or two prompts side by side, or redrawing your own photo.",
     ),
     (
         "Playground",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+
 from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
@@ -43,6 +43,7 @@ from ... import theme
 from ...state import AppState
 from ...widgets.message_strip import MessageStrip
 from ...widgets.timestep_slider import TimestepSlider
+from ...widgets.player_keys import bind_player_keys
 from ..forward.numbers import TimestepNumbers
 from ..sampling.timeline import TimelinePlayer
 from .canvas import PlaygroundCanvas
@@ -206,15 +207,7 @@ class PlaygroundPanel(QWidget):
         layout.addWidget(_scroll(column, CONTROLS_WIDTH))
         layout.addLayout(middle, 1)
         layout.addWidget(_scroll(side, SIDE_WIDTH))
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        for key, description, slot in (  # the description is what Help › Keyboard Shortcuts lists
-                (Qt.Key.Key_Space, "Play / pause the particles", self.player.toggle_play),
-                (Qt.Key.Key_Left, "Previous frame", lambda: self._step(-1)),
-                (Qt.Key.Key_Right, "Next frame", lambda: self._step(1))):
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.setWhatsThis(description)
-            shortcut.activated.connect(slot)
+        bind_player_keys(self, self.player.toggle_play, self._step, what="the particles", ends=None)
         self._sync_controls()
 
     def _connect(self) -> None:

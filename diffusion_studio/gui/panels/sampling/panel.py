@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from ... import theme
 from ...state import AppState
+from ...widgets.player_keys import bind_player_keys
 from .compare import CompareControls, chain_header, compare_note, compare_requests_order
 from .model_picker import ModelPicker, demo_model_dir
 from .sdedit import SDEditControls
@@ -94,17 +94,8 @@ class SamplingPanel(QWidget):
         layout.addWidget(self._controls_column)
         layout.addWidget(self.viewer, 1)
 
-        for key, description, slot in (  # the description is what Help › Keyboard Shortcuts lists
-                (Qt.Key.Key_Space, "Play / pause the chain", self.timeline.toggle_play),
-                (Qt.Key.Key_Left, "Previous frame", lambda: self.viewer.user_step(-1)),
-                (Qt.Key.Key_Right, "Next frame", lambda: self.viewer.user_step(1)),
-                (Qt.Key.Key_Home, "First frame (pure noise)", lambda: self.viewer.user_step(-self.timeline.count)),
-                (Qt.Key.Key_End, "Last frame (the samples)", lambda: self.viewer.user_step(self.timeline.count))):
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.setWhatsThis(description)
-            shortcut.activated.connect(slot)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        bind_player_keys(self, self.timeline.toggle_play, self.viewer.user_step,
+                         frame_count=lambda: self.timeline.count)
 
         self.model_picker.modelChosen.connect(self._on_model_chosen)
         self.model_picker.optionsChanged.connect(self._on_settings_changed)
