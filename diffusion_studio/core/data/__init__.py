@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .decode import DEMO_DIGITS_COUNT, DEMO_SOURCE, decode_image, demo_dataset_tensor, load_images_tensor, skip_kind
+from .decode import (
+    DEMO_DIGITS_COUNT,
+    DEMO_SOURCE,
+    decode_image,
+    demo_dataset_tensor,
+    demo_digit_labels,
+    load_images_tensor,
+    skip_kind,
+)
 from .scan import ScanProgress, ScanReport, iter_scan, list_image_files, scan_folder
 
 __all__ = [
@@ -22,6 +30,7 @@ __all__ = [
     "decoded_bytes",
     "default_memory_budget",
     "demo_dataset_tensor",
+    "demo_digit_labels",
     "iter_scan",
     "list_image_files",
     "load_images_tensor",

@@ -34,6 +34,7 @@ __all__ = [
     "decode_image",
     "load_images_tensor",
     "demo_dataset_tensor",
+    "demo_digit_labels",
     "DEMO_DIGITS_COUNT",
     "DEMO_SOURCE",
     "skip_kind",
@@ -163,6 +164,15 @@ def _demo_digits(image_size: int) -> "torch.Tensor":
         align_corners=False, antialias=image_size < _DEMO_TILE,
     )
     return scaled.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def demo_digit_labels() -> np.ndarray:
+    """The class (0–9) of each of the built-in demo digits, in :func:`demo_dataset_tensor`'s order (int64)."""
+    text = resource_path("demo", "digits_labels.txt").read_text(encoding="ascii").strip()
+    labels = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - ord("0")
+    if labels.shape != (DEMO_DIGITS_COUNT,) or labels.min() < 0 or labels.max() > 9:
+        raise InputError("the bundled digit labels are damaged; reinstall Diffusion Studio")
+    return labels
 
 
 def demo_dataset_tensor(image_size: int = 16) -> "torch.Tensor":
