@@ -36,8 +36,8 @@ def open_toy(folder: Path, **options):
 def reference_pipeline(loaded, sampler: str = "ddim", *, img2img: bool = False):
     """diffusers' pipeline over ``loaded``'s own modules, with the scheduler ``sampler`` names.
 
-    StableDiffusionPipeline forces steps_offset = 1 into its scheduler's config; our samplers have no
-    steps offset, so the scheduler is set afterwards with steps_offset = 0 (the same scheduler settings).
+    The toy's scheduler config is Stable Diffusion's (steps_offset = 1, leading spacing): our samplers
+    shift their timesteps as diffusers' do.
     """
     from diffusers import (
         DDIMScheduler,
@@ -55,6 +55,5 @@ def reference_pipeline(loaded, sampler: str = "ddim", *, img2img: bool = False):
         pipe = pipeline_class(unet=loaded.model.unet, vae=parts.autoencoder.vae, text_encoder=parts.text.text_encoder,
                               tokenizer=parts.text.tokenizer, scheduler=kind.from_config(config), safety_checker=None,
                               feature_extractor=None, requires_safety_checker=False)
-        pipe.scheduler = kind.from_config(config, steps_offset=0)
     pipe.set_progress_bar_config(disable=True)
     return pipe

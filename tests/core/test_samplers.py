@@ -427,3 +427,49 @@ def test_no_sampler_divides_by_zero_where_alpha_bar_is_exactly_0_or_1(name, time
     for t in chain.timesteps:
         x = chain.step(torch.randn(x.shape, generator=generator), int(t), x, generator=generator).prev_sample
     assert torch.isfinite(x).all()
+
+
+# ---------------------------------------------------------------------------- steps_offset (Stable Diffusion's configs)
+
+
+@pytest.mark.parametrize("steps", [10, 20, 50])
+def test_steps_offset_shifts_leading_timesteps_as_diffusers_does(steps):
+    from diffusion_studio.core.samplers import DPMSolverSampler
+
+    schedule = make_schedule("scaled_linear", T)
+    for cls, ours in ((DDIMScheduler, DDIMSampler(schedule, num_steps=steps, steps_offset=1)),
+                      (DDPMScheduler, DDPMSampler(schedule, num_steps=steps, steps_offset=1))):
+        ref = cls(num_train_timesteps=T, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading")
+        ref.set_timesteps(steps)
+        assert ours.timesteps.tolist() == ref.timesteps.tolist()
+    ref = DPMSolverMultistepScheduler(num_train_timesteps=T, beta_schedule="scaled_linear", steps_offset=1,
+                                      timestep_spacing="leading")
+    ref.set_timesteps(steps)
+    ours = DPMSolverSampler(schedule, num_steps=steps, spacing="leading", steps_offset=1)
+    assert ours.timesteps.tolist() == ref.timesteps.tolist()
+    # the other spacings ignore it, as in diffusers
+    assert DDIMSampler(schedule, num_steps=steps, spacing="trailing", steps_offset=1).timesteps.tolist() == \
+        DDIMSampler(schedule, num_steps=steps, spacing="trailing").timesteps.tolist()
+
+
+def test_ddim_with_steps_offset_steps_exactly_as_diffusers():
+    schedule = make_schedule("scaled_linear", T)
+    ref = _float64_oracle(DDIMScheduler(num_train_timesteps=T, trained_betas=schedule.betas, steps_offset=1,
+                                        set_alpha_to_one=False, clip_sample=False), schedule)
+    ref.set_timesteps(20)
+    ours = DDIMSampler(schedule, num_steps=20, steps_offset=1, set_alpha_to_one=False, clip_sample=False)
+    x_ref = x_ours = _randn(1)
+    for t in ours.timesteps:
+        output = _randn(int(t))
+        x_ref = ref.step(output, int(t), x_ref).prev_sample
+        x_ours = ours.step(output, int(t), x_ours).prev_sample
+        assert _max_err(x_ours, x_ref) <= TOL
+
+
+def test_an_offset_past_t_is_refused():
+    from diffusion_studio.core.samplers import SamplerError
+
+    with pytest.raises(SamplerError, match="steps_offset 5 moves the first timestep"):
+        DDIMSampler(make_schedule("linear", 10), num_steps=10, steps_offset=5)
+    with pytest.raises(SamplerError, match="whole number"):
+        DDIMSampler(make_schedule("linear", 10), num_steps=5, steps_offset=-1)

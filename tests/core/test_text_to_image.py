@@ -65,7 +65,7 @@ def test_a_run_plans_estimates_then_streams_latent_frames_with_guidance_views(to
     assert isinstance(plan, ChainPlanned) and plan.latent_shape == (4, 16, 16) and plan.stride == 1
     sampler = build_sampler(toy.schedule, "epsilon", SamplerSettings(sampler="dpm_solver", steps=4),
                             model_options=toy.extra["sampler_options"])
-    assert plan.timesteps == tuple(sampler.timesteps) == (800, 600, 400, 200)  # leading, as the config says
+    assert plan.timesteps == tuple(sampler.timesteps) == (801, 601, 401, 201)  # leading, as the config says
     assert isinstance(estimate, TimeEstimate) and estimate.model_calls == 4 and estimate.seconds_per_step > 0
     assert "per step × 4 steps on cpu" in estimate.describe()
     chain = frames[0]

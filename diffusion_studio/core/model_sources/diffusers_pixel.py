@@ -470,8 +470,11 @@ def read_scheduler_config(config: dict | None, what: str) -> SchedulerFacts:
     ddim = {"spacing": spacing}
     if isinstance(config.get("set_alpha_to_one"), bool):
         ddim["set_alpha_to_one"] = config["set_alpha_to_one"]
-    if config.get("steps_offset", 0) not in (0, None):
-        notes.append(f"steps_offset = {config['steps_offset']} is not applied: the chain's timesteps start at 0")
+    offset = config.get("steps_offset") or 0
+    if type(offset) is not int or not 0 <= offset < 1000:
+        raise InputError(f"{what}: steps_offset must be a small whole number, got {_shown(str(offset))}")
+    if offset:
+        shared["steps_offset"] = offset  # leading spacing shifted as diffusers' set_timesteps does
     options = {"ddpm": {**shared, "spacing": spacing}, "ddim": {**shared, **ddim}, "dpm_solver": dict(shared)}
     return SchedulerFacts(schedule, prediction, clip_sample, variance, options, tuple(notes))
 

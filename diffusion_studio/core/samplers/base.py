@@ -31,6 +31,7 @@ __all__ = [
     "SamplerError",
     "PREDICTION_TYPES",
     "SPACINGS",
+    "offset_timesteps",
     "spaced_timesteps",
     "predict_x0",
     "predict_epsilon",
@@ -62,10 +63,11 @@ class StepOutput:
         return self.pred_original_sample
 
 
-def spaced_timesteps(num_train_timesteps: int, num_steps: int, spacing: str) -> np.ndarray:
+def spaced_timesteps(num_train_timesteps: int, num_steps: int, spacing: str, steps_offset: int = 0) -> np.ndarray:
     """Descending int64 timesteps for a shortened chain, exactly as diffusers' ``set_timesteps``.
 
     See Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed", Table 2.
+    ``steps_offset`` shifts ``leading`` timesteps up, as diffusers does (Stable Diffusion's configs say 1).
     """
     T, n = int(num_train_timesteps), int(num_steps)
     if not 1 <= n <= T:
@@ -78,7 +80,20 @@ def spaced_timesteps(num_train_timesteps: int, num_steps: int, spacing: str) -> 
         timesteps = np.round(np.arange(T, 0, -T / n)) - 1
     else:
         raise SamplerError(f"unknown timestep spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
-    return np.ascontiguousarray(timesteps, dtype=np.int64)
+    return offset_timesteps(np.ascontiguousarray(timesteps, dtype=np.int64), T, spacing, steps_offset)
+
+
+def offset_timesteps(timesteps: np.ndarray, num_train_timesteps: int, spacing: str, steps_offset: int) -> np.ndarray:
+    """``leading`` timesteps + ``steps_offset`` (diffusers' rule: the other spacings ignore it), kept below T."""
+    if isinstance(steps_offset, bool) or int(steps_offset) != steps_offset or steps_offset < 0:
+        raise SamplerError(f"steps_offset must be a whole number ≥ 0, got {steps_offset!r}")
+    if spacing != "leading" or not steps_offset:
+        return timesteps
+    shifted = timesteps + int(steps_offset)
+    if shifted.max() >= num_train_timesteps:
+        raise SamplerError(f"steps_offset {steps_offset} moves the first timestep to {int(shifted.max())}, past "
+                           f"T − 1 = {num_train_timesteps - 1}; use more steps or a smaller offset")
+    return shifted
 
 
 def predict_x0(model_output, sample, alpha_prod: float, prediction: str):

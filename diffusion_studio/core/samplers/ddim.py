@@ -40,6 +40,7 @@ class DDIMSampler(Sampler):
         num_steps: int = 50,
         eta: float = 0.0,
         spacing: str = "leading",
+        steps_offset: int = 0,
         set_alpha_to_one: bool = True,
         use_clipped_model_output: bool = False,
         prediction: str = "epsilon",
@@ -54,7 +55,8 @@ class DDIMSampler(Sampler):
         self.set_alpha_to_one = bool(set_alpha_to_one)
         self.use_clipped_model_output = bool(use_clipped_model_output)
         self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(schedule.alphas_cumprod[0])
-        self._set_timesteps(spaced_timesteps(schedule.num_timesteps, num_steps, spacing))
+        self.steps_offset = int(steps_offset)
+        self._set_timesteps(spaced_timesteps(schedule.num_timesteps, num_steps, spacing, steps_offset))
 
     def _alpha_prev(self, prev_t: int) -> float:
         return self.alpha_cumprod(prev_t) if prev_t >= 0 else self.final_alpha_cumprod

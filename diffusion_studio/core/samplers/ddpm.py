@@ -33,6 +33,7 @@ class DDPMSampler(Sampler):
         variance: str = "fixed_small",
         num_steps: int | None = None,
         spacing: str = "leading",
+        steps_offset: int = 0,
         prediction: str = "epsilon",
         clip_sample: bool = True,
         **options,
@@ -45,7 +46,7 @@ class DDPMSampler(Sampler):
         if num_steps is None:
             self._set_timesteps(self.timesteps)
         else:
-            self._set_timesteps(spaced_timesteps(schedule.num_timesteps, num_steps, spacing))
+            self._set_timesteps(spaced_timesteps(schedule.num_timesteps, num_steps, spacing, steps_offset))
 
     def step(self, model_output, t, x_t, noise=None, generator=None) -> StepOutput:
         """One ancestral step from x_t to x_{t'}. ``noise`` (N(0, I), shape of x_t) or ``generator``."""

@@ -15,14 +15,15 @@ import math
 import numpy as np
 
 from ..schedules import NoiseSchedule
-from .base import MIN_VARIANCE, Sampler, SamplerError, StepOutput
+from .base import MIN_VARIANCE, Sampler, SamplerError, StepOutput, offset_timesteps
 
 __all__ = ["DPMSolverSampler", "dpm_solver_timesteps"]
 
 
 
-def dpm_solver_timesteps(num_train_timesteps: int, num_steps: int, spacing: str) -> np.ndarray:
-    """Descending timesteps as ``DPMSolverMultistepScheduler.set_timesteps`` (n + 1 points, last dropped)."""
+def dpm_solver_timesteps(num_train_timesteps: int, num_steps: int, spacing: str, steps_offset: int = 0) -> np.ndarray:
+    """Descending timesteps as ``DPMSolverMultistepScheduler.set_timesteps`` (n + 1 points, last dropped;
+    ``leading`` ones shifted up by ``steps_offset``)."""
     T, n = int(num_train_timesteps), int(num_steps)
     if not 1 <= n < T:
         raise SamplerError(f"DPM-Solver needs between 1 and {T - 1} steps, got {num_steps}")
@@ -34,7 +35,7 @@ def dpm_solver_timesteps(num_train_timesteps: int, num_steps: int, spacing: str)
         timesteps = np.arange(T, 0, -T / n).round() - 1
     else:
         raise SamplerError(f"unknown timestep spacing {spacing!r}; choose one of leading, trailing, linspace")
-    timesteps = timesteps.astype(np.int64)
+    timesteps = offset_timesteps(timesteps.astype(np.int64), T, spacing, steps_offset)
     if np.unique(timesteps).size != timesteps.size:
         raise SamplerError(f"{n} DPM-Solver steps repeat timesteps with {spacing} spacing over T = {T}; use fewer")
     return timesteps
@@ -57,13 +58,14 @@ class DPMSolverSampler(Sampler):
         *,
         num_steps: int = 20,
         spacing: str = "linspace",
+        steps_offset: int = 0,
         prediction: str = "epsilon",
         clip_sample: bool = True,
         **options,
     ):
         super().__init__(schedule, prediction=prediction, clip_sample=clip_sample, **options)
         self.spacing = spacing
-        self._set_timesteps(dpm_solver_timesteps(schedule.num_timesteps, num_steps, spacing))
+        self._set_timesteps(dpm_solver_timesteps(schedule.num_timesteps, num_steps, spacing, steps_offset))
         self.reset()
 
     def reset(self) -> None:

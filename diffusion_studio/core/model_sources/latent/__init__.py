@@ -178,8 +178,8 @@ def _sampler_options(layout: LatentLayout) -> dict[str, dict]:
     DDIM's last step to ᾱ_0 rather than 1 (``set_alpha_to_one``: false for SD) and the timestep spacing.
 
     ``steps_offset`` (1 in SD's configs, and StableDiffusionPipeline sets it: with leading spacing DDIM then
-    visits 981, 961, … rather than 980, 960, …) is passed on to the samplers that take it; ours do not yet,
-    so their leading timesteps are one lower than diffusers' for such a config.
+    visits 981, 961, … rather than 980, 960, …) is passed on to the samplers, which shift their leading
+    timesteps as diffusers does.
     """
     from ...samplers import SAMPLER_OPTIONS, SPACINGS
 

@@ -73,7 +73,7 @@ def scheduler_config(prediction: str = "epsilon", **changes) -> dict[str, Any]:
     """Stable Diffusion's scheduler config (scaled_linear 0.00085 … 0.012, T = 1000), as a DDIMScheduler."""
     config = {"_class_name": "DDIMScheduler", "num_train_timesteps": 1000, "beta_schedule": "scaled_linear",
               "beta_start": 0.00085, "beta_end": 0.012, "clip_sample": False, "set_alpha_to_one": False,
-              "steps_offset": 0, "prediction_type": prediction, "timestep_spacing": "leading"}
+              "steps_offset": 1, "prediction_type": prediction, "timestep_spacing": "leading"}
     config.update(changes)
     return config
 
