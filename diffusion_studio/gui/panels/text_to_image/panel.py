@@ -38,7 +38,6 @@ from ....core.text_to_image.generate import (
     suggested_settings,
 )
 from .comparisons import CompareControls, ImageToImageControls
-from .download import download_model
 from .model_box import ModelBox
 from .settings_form import GenerationForm
 from .viewer import LatentViewer
@@ -338,16 +337,37 @@ class TextToImagePanel(QWidget):
         if answer != QMessageBox.StandardButton.Yes:
             self.model_box.set_info(f"{spec} was not downloaded.", error=True)
             return
-        self._download_dialog = download_model(self, spec, self._on_downloaded)
+        from ...dialogs.download_dialog import DownloadDialog
+
+        def fetch(progress, should_stop):
+            from ....core.model_sources import latent
+
+            return latent.download(spec, progress=progress, should_stop=should_stop)
+
+        dialog = DownloadDialog(spec, parent=self, fetch=fetch)
+        dialog.downloaded.connect(self._on_downloaded)
+        dialog.cancelled.connect(self._on_download_cancelled)
+        dialog.failed.connect(self._on_download_failed)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._download_dialog = dialog
+        dialog.open()
         self._sync_buttons()
 
-    def _on_downloaded(self, _folder, error) -> None:
+    def _on_downloaded(self, _folder) -> None:
         self._download_dialog = None
-        if error is not None:
-            self._on_load_failed(error)
-            self._sync_buttons()
-            return
         self.open_model(*self._load_request)
+
+    def _on_download_cancelled(self) -> None:
+        self._download_dialog = None
+        self.model_box.set_info("The download was cancelled; what was fetched stays in the cache and continues "
+                                "next time.", error=True)
+        self._sync_buttons()
+
+    def _on_download_failed(self, text: str) -> None:
+        # the dialog stays open with the reason and a Close button; the panel says it too
+        self._download_dialog = None
+        self._on_load_failed(InputError(text))
+        self._sync_buttons()
 
     def _on_load_failed(self, error: Exception) -> None:
         text = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
