@@ -60,16 +60,18 @@ _VIEWS_PER_FRAME = 3  # x_t, x̂0, ε̂
 
 
 @dataclass(frozen=True)
-class ChainFrame:
+class _StepViews:
+    """One kept step of a chain: where it is, and what the model saw and made of it."""
+
     index: int  # 0 = the starting noise, increasing (the chain step)
     t: int  # timestep of x_t (0-based); for the final clean sample: -1
     alphas_cumprod: float  # ᾱ_t of x_t (1.0 for the final frame)
-    x_t: np.ndarray  # uint8 (N, H, W, C) the current sample
-    pred_x0: np.ndarray  # uint8 (N, H, W, C) the model's guess of the clean image x̂0
-    pred_noise: np.ndarray  # uint8 (N, H, W, C) ε̂ shown with ±2.5σ → 0…255
+    x_t: np.ndarray  # the current sample
+    pred_x0: np.ndarray  # the model's guess of the clean image x̂0
+    pred_noise: np.ndarray  # the model's guess of the noise ε̂
     is_final: bool
-    #: more noise-like views of the step by name (uint8, shown as ε̂ is), from ``run_chain(extra_views=…)``:
-    #: e.g. the conditional and unconditional ε̂ of a guided model
+    #: more noise-like views of the step by name, from ``run_chain(extra_views=…)``: e.g. the
+    #: conditional and unconditional ε̂ of a guided model
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -78,26 +80,18 @@ class ChainFrame:
 
 
 @dataclass(frozen=True)
-class LatentFrame:
-    """A chain frame that keeps the model's own sample space as float32 (N, C, H, W) host arrays.
+class ChainFrame(_StepViews):
+    """A step as pictures: x_t, x̂0 and the extras as uint8 (N, H, W, C), ε̂ (and noise-like extras) with
+    ±2.5σ mapped onto 0 … 255."""
 
-    The same steps as :class:`ChainFrame` (``index``, ``t``, ``alphas_cumprod``, ``is_final``), but
-    x_t, x̂0, ε̂ and the ``extras`` are the raw values — for a latent model, latents, which a decoder
-    turns into pixels when they are shown. The final frame's ``x_t`` is the chain's result, exactly.
+
+@dataclass(frozen=True)
+class LatentFrame(_StepViews):
+    """A step in the model's own sample space: x_t, x̂0, ε̂ and the extras as float32 (N, C, H, W) host arrays.
+
+    For a latent model these are latents, which a decoder turns into pixels when they are shown. The
+    final frame's ``x_t`` is the chain's result, exactly.
     """
-
-    index: int
-    t: int
-    alphas_cumprod: float
-    x_t: np.ndarray
-    pred_x0: np.ndarray
-    pred_noise: np.ndarray
-    is_final: bool
-    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def nbytes(self) -> int:
-        return self.x_t.nbytes + self.pred_x0.nbytes + self.pred_noise.nbytes + sum(a.nbytes for a in self.extras.values())
 
 
 @dataclass(frozen=True)
