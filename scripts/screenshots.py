@@ -183,12 +183,13 @@ def playground(window) -> None:
     panel.follow(int(np.argmin(np.hypot(frame[:, 0] - 0.9, frame[:, 1] - 0.3))))
 
 
-def text_to_image(view: str, fraction: float, scales: tuple[float, ...] = (), pixels: str = "preview") -> Callable:
+def text_to_image(view: str, fraction: float, scales: tuple[float, ...] = (), pixels: str = "preview",
+                  dock_height: int | None = 620) -> Callable:
     """The Text to image dock with the bundled demo model, "a red seven", DPM-Solver++ 20 steps at 32 px;
     with ``scales``, the guidance comparison. ``fraction`` of the way in; ``pixels="vae"`` waits for the decodes."""
 
     def setup(window) -> None:
-        panel = show_large_dock(window, "text_to_image", 620)
+        panel = show_large_dock(window, "text_to_image", dock_height)
         wait_while(lambda: panel.loaded_model is None or panel.loading)  # the demo model opens when shown
         panel.form.prompt.setPlainText("a red seven")
         panel.form.set_size_and_steps(32, 32, 20)
@@ -234,6 +235,8 @@ SHOTS: list[Shot] = [
     Shot("laptop_schedules_dark", "dark", schedule_lab, LAPTOP),
     Shot("laptop_sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True, dock_height=None), LAPTOP),
     Shot("playground_dark", "dark", playground, target=lambda window: window.docks["playground"]),
+    Shot("laptop_text_to_image_dark", "dark", text_to_image("latent", 0.6, dock_height=None), LAPTOP),
+    Shot("laptop_playground_dark", "dark", show_dock("playground"), LAPTOP),
     Shot("text_to_image_latent_dark", "dark", text_to_image("latent", 0.35)),
     Shot("text_to_image_guidance_light", "light", text_to_image("pred_x0", 1.0, (1.0, 3.0, 7.5, 12.0), "vae")),
     Shot("text_to_image_guidance_views_dark", "dark", text_to_image("guidance", 0.5, (1.0, 3.0, 7.5, 12.0))),
