@@ -42,6 +42,9 @@ def create_application(argv: list[str] | None = None):
     from .wheel_guard import install_wheel_guard
 
     install_wheel_guard(app)  # the wheel scrolls panels instead of changing values under the pointer
+    from .garbage import collect_garbage_on_gui_thread
+
+    collect_garbage_on_gui_thread()  # never on a worker thread, where it would free Qt objects under the GUI
     return app
 
 
