@@ -112,11 +112,11 @@ class ClassLabels:
                          f"needs at least {FEW_IMAGES_PER_CLASS} for the model to learn it")
         return notes
 
-    def describe(self) -> str:
-        """One line: "10 classes: 0 (178), 1 (182), …"."""
-        shown = ", ".join(f"{name} ({count})" for name, count in zip(self.names[:8], self.counts))
+    def describe(self, count: bool = True) -> str:
+        """One line: "10 classes: 0 (178), 1 (182), …" (``count=False``: without "10 classes: ")."""
+        shown = ", ".join(f"{name} ({n})" for name, n in zip(self.names[:8], self.counts))
         more = f", … {self.num_classes - 8} more" if self.num_classes > 8 else ""
-        return f"{self.num_classes} classes: {shown}{more}"
+        return f"{self.num_classes} classes: {shown}{more}" if count else f"{shown}{more}"
 
     def to_dict(self) -> dict:
         """For the scan report and the run's ``dataset`` section."""
