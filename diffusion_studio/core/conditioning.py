@@ -95,12 +95,14 @@ def model_rows_per_sample(scale: float, class_index: int | None) -> int:
     return 2 if is_guided(scale, class_index) else 1
 
 
-def guided_network(loaded: "LoadedModel", class_name: str | None, scale: float, *,
-                   record: bool = False) -> tuple[Callable, GuidedModel | None]:
+def guided_network(loaded: "LoadedModel", class_name: str | None, scale: float, *, record: bool = False,
+                   record_unguided: bool = False) -> tuple[Callable, GuidedModel | None]:
     """(``model(x, t)`` for a chain, the GuidedModel inside it or None) for sampling class ``class_name``.
 
     Without a class it is the network itself (a class model then gets its null label). ``record``: keep
-    ε̂(c) and ε̂(∅) of every step for the chain's guidance views (only where the chain is guided).
+    ε̂(c) and ε̂(∅) of every step for the chain's guidance views, where the chain is guided — or, with
+    ``record_unguided``, also at s = 0 and 1 (a sweep shows the same views for every scale; it costs those
+    chains a second pass).
     """
     import torch
 
@@ -112,8 +114,9 @@ def guided_network(loaded: "LoadedModel", class_name: str | None, scale: float, 
     condition = {"class_labels": torch.tensor([index], dtype=torch.long, device=device)}
     # A model without a null label is only ever asked conditionally (scale 1 was checked above).
     unconditional = {"class_labels": torch.tensor([index if null is None else null], dtype=torch.long, device=device)}
+    views = is_guided(scale, index) or (record_unguided and null is not None)
     guided = GuidedModel(loaded.model, condition, unconditional, scale, prediction_channels=loaded.channels,
-                         record=record and is_guided(scale, index))
+                         record=record and views)
     return guided, guided
 
 

@@ -145,10 +145,13 @@ class SamplerSettings:
         return f"class {self.class_name}{guidance}, "
 
 
-def network_for(loaded: "LoadedModel", settings: SamplerSettings, *, record: bool = False):
+def network_for(loaded: "LoadedModel", settings: SamplerSettings, *, record: bool = False,
+                record_unguided: bool = False):
     """(``model(x, t)`` a chain calls, the :class:`~core.guidance.GuidedModel` inside or None) for the class and
-    guidance of ``settings``; InputError for a class the model lacks or guidance it cannot do."""
-    return guided_network(loaded, settings.class_name, settings.guidance_scale, record=record)
+    guidance of ``settings``; InputError for a class the model lacks or guidance it cannot do. ``record``: the
+    guidance views (see :func:`core.conditioning.guided_network`)."""
+    return guided_network(loaded, settings.class_name, settings.guidance_scale, record=record,
+                          record_unguided=record_unguided)
 
 
 def guidance_sweep_requests(settings: SamplerSettings, scales=DEFAULT_SWEEP_SCALES) -> list["ChainRequest"]:
@@ -334,13 +337,14 @@ class _PreparedChain:
                          should_stop=should_stop, progress=True, extra_views=self.views, **self.start)
 
 
-def _prepare_chain(loaded: "LoadedModel", index: int, request: ChainRequest, budget_bytes: int) -> _PreparedChain:
+def _prepare_chain(loaded: "LoadedModel", index: int, request: ChainRequest, budget_bytes: int,
+                   all_views: bool = False) -> _PreparedChain:
     from .chain import chain_timesteps, stride_for_budget
     from .learned_variance import VarianceRecorder
 
     settings = request.settings
     sampler = sampler_for(loaded, settings)
-    network, guided = network_for(loaded, settings, record=True)
+    network, guided = network_for(loaded, settings, record=True, record_unguided=all_views)
     views = guided.views if guided is not None and guided.record else None
     recorder = None
     if loaded.variance == "learned_range":
@@ -422,7 +426,9 @@ def sample_chains(
     torch_device = next(loaded.model.parameters()).device
     yield ModelReady(loaded, str(torch_device))
     budget = DEFAULT_FRAME_BUDGET_BYTES // len(requests) if lockstep and requests else DEFAULT_FRAME_BUDGET_BYTES
-    prepared = [_prepare_chain(loaded, index, request, budget) for index, request in enumerate(requests)]
+    # A lockstep run (a sweep) shows the guidance views of every chain, the unguided s = 1 one too.
+    prepared = [_prepare_chain(loaded, index, request, budget, all_views=lockstep)
+                for index, request in enumerate(requests)]
     judge = judge_for(loaded)
     if lockstep:
         yield from _run_in_lockstep(loaded, prepared, torch_device, should_stop, min_interval_s, judge)

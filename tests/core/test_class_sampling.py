@@ -131,6 +131,8 @@ def test_a_sweep_runs_its_chains_in_lockstep_on_the_same_timesteps(digits):
     assert order[:6] == [0, 1, 2, 0, 1, 2]  # one step of each in turn
     chains = [[f for e in events if isinstance(e, FrameBatch) and e.chain == k for f in e.frames] for k in range(3)]
     assert [f.t for f in chains[0]] == [f.t for f in chains[2]] and chains[2][-1].is_final
+    assert set(chains[0][0].extras) == set(chains[2][0].extras) == {"eps_conditional", "eps_unconditional",
+                                                                    "guidance_added"}  # s = 1 shows them too
     assert len([e for e in events if isinstance(e, ChainScores)]) == 3
     merged = merge_chains(chains)
     assert merged[-1].x_t.shape[0] == 9 and np.array_equal(merged[-1].x_t[6:], chains[2][-1].x_t)
