@@ -14,11 +14,7 @@ from ....core.errors import InputError
 from ....core.guidance import guidance_weight
 from ....core.sampling import DEFAULT_SWEEP_SCALES
 
-__all__ = ["SweepControls", "scales_text"]
-
-
-def scales_text(scales) -> str:
-    return ", ".join(f"{float(s):g}" for s in scales)
+__all__ = ["SweepControls"]
 
 
 def _muted(text: str = "") -> QLabel:
@@ -37,7 +33,7 @@ class SweepControls(QWidget):
         super().__init__(parent)
         self.note = _muted("The sampler, seed and class above at each guidance scale s, side by side; the chains "
                            "run together and pair step by step.")
-        self.scales = QLineEdit(scales_text(DEFAULT_SWEEP_SCALES))
+        self.scales = QLineEdit(", ".join(f"{s:g}" for s in DEFAULT_SWEEP_SCALES))
         self.scales.setToolTip("Guidance scales s (diffusers' convention, s = 1 + w), 2 to 8, separated by commas")
         self.weights = _muted()
         self.button = QPushButton("Sweep guidance")
