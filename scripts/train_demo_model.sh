@@ -6,6 +6,7 @@
 # class" with p = 0.1): pick "7" in the Sample panel and a 7 forms, guided or not. The 2000 steps
 # took about 5 minutes on a shared 2-core machine; --max-minutes 14 stops it (with a checkpoint) if a
 # machine is much slower. benchmarks/bench_class_accuracy.py measures what it draws.
+# The sample grids show 4 of each digit, a row per class (--num-samples 40).
 # Then only config.json, model_ema.safetensors, metrics.jsonl and the last sample grid are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 rm -rf "$OUT"
 "$PYTHON" -m diffusion_studio train --demo --out "$OUT" --preset cpu-tiny --image-size 16 \
   --batch-size 32 --steps 2000 --max-minutes 14 --lr 1e-3 --lr-schedule cosine --warmup-steps 100 \
-  --ema-decay 0.995 --sample-every 500 --checkpoint-every 1000 --seed 0 "$@"
+  --ema-decay 0.995 --sample-every 500 --checkpoint-every 1000 --num-samples 40 --seed 0 "$@"
 # Ship the EMA weights only (4.5 MB); the raw weights, optimizer state and checkpoints stay out.
 last_sample=$(ls "$OUT"/samples/step_*.png | sort | tail -n 1)
 mv "$last_sample" "$OUT/samples.png"

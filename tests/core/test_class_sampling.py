@@ -181,3 +181,18 @@ def test_a_learned_variance_model_reports_sigma_per_step_with_any_sampler(tmp_pa
 def test_network_for_an_unconditional_model_is_the_network(plain):
     network, guided = network_for(plain, _settings())
     assert network is plain.model and guided is None
+
+
+def test_a_class_model_without_a_null_label_samples_classes_unguided(digits):
+    class NoNull(Counting):
+        def __init__(self, net):
+            super().__init__(net)
+            self.null_class = None  # e.g. a diffusers model trained without classifier-free guidance
+
+    loaded = type(digits)(**{**digits.__dict__, "model": NoNull(digits.model)})
+    assert check_condition(loaded, "4", 1.0) == 4
+    with pytest.raises(InputError, match="no 'no class' label, so it cannot be guided"):
+        check_condition(loaded, "4", 2.0)
+    network, guided = network_for(loaded, _settings(class_name="4"))
+    out = network(torch.zeros(2, 1, SIZE, SIZE), torch.full((2,), 5))
+    assert out.shape == (2, 1, SIZE, SIZE) and loaded.model.rows[-1] == (2, [4, 4])

@@ -2,6 +2,7 @@
 
 A class-conditional run's grid has one row per class (the first :data:`MAX_PREVIEW_CLASSES`), each asked for
 its class without guidance (the conditional model alone, s = 1), so a row shows how well that class is learned.
+``num_sample_images`` is shared out over the rows (rounded up to whole rows), so it still sets the grid's size.
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ from ..samplers import make_sampler
 from ..schedules import NoiseSchedule
 
 __all__ = ["sample_images", "preview_classes", "preview_grid", "save_preview", "MAX_PREVIEW_CLASSES",
-           "MIN_PER_CLASS"]
+           "MAX_PER_CLASS"]
 
 #: A preview shows the first classes only, one row each (a run of 1000 classes would be 1000 rows).
 MAX_PREVIEW_CLASSES = 16
-#: Samples per class row, at least (a row of one shows no variety) and at most.
-MIN_PER_CLASS, MAX_PER_CLASS = 4, 16
+#: Samples per class row at most.
+MAX_PER_CLASS = 16
 
 
 def preview_classes(num_classes: int, num_images: int) -> tuple[np.ndarray | None, int | None]:
     """(class label of each preview image, images per row) for a run of ``num_classes`` classes; (None, None)
-    for an unconditional run. ``num_images`` are shared out over the rows, within MIN/MAX_PER_CLASS each."""
+    for an unconditional run. ``num_images`` are shared out over the rows: ⌈num_images / rows⌉ a row, for the
+    first min(classes, 16, num_images) classes."""
     if not num_classes:
         return None, None
-    rows = min(int(num_classes), MAX_PREVIEW_CLASSES)
-    per_class = min(MAX_PER_CLASS, max(MIN_PER_CLASS, math.ceil(int(num_images) / rows)))
+    rows = min(int(num_classes), MAX_PREVIEW_CLASSES, max(1, int(num_images)))
+    per_class = min(MAX_PER_CLASS, math.ceil(int(num_images) / rows))
     return np.repeat(np.arange(rows, dtype=np.int64), per_class), per_class
 
 
