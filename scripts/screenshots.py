@@ -160,6 +160,31 @@ def sampling_chain(view: str, fraction: float, compare: bool = False, dock_heigh
     return setup
 
 
+def guidance_sweep(view: str, fraction: float, dock_height: int | None = None, follow: int | None = None) -> Callable:
+    """The Sample dock after a guidance sweep of the bundled demo model: class 7 at s = 1, 2, 4, 8 (w = 0, 1, 3,
+    7), DDIM 50 steps, 4 samples each, the digits judge's numbers under the chains; ``fraction`` of the way in;
+    ``follow``: one sample shown large in every chain."""
+
+    def setup(window) -> None:
+        from diffusion_studio.core.sampling import SamplerSettings
+
+        panel = show_large_dock(window, "sampling", dock_height)
+        wait_while(lambda: panel.loading)
+        form = panel.settings_form
+        form.set_settings(SamplerSettings(sampler="ddim", steps=50, batch_size=4, seed=1, class_name="7",
+                                          guidance_scale=4.0))
+        panel.start_sweep([1.0, 2.0, 4.0, 8.0])
+        wait_while(lambda: panel.running)
+        if len(panel.chains) != 4:
+            raise SystemExit(f"the sweep gave no chains: {panel.message.text()}")
+        panel.message.dismiss()  # how long the chain takes (timed while the app was starting): not the subject here
+        panel.viewer.set_view(view)
+        panel.viewer.follow_sample(follow)
+        panel.timeline.set_index(round(fraction * (panel.timeline.count - 1)))
+
+    return setup
+
+
 def playground(window) -> None:
     """The Playground dock, floated and enlarged: an MLP trained 8 s on two moons, a DDIM run with it at t = 100,
     a followed particle, the learned field over the ideal one."""
@@ -234,6 +259,8 @@ SHOTS: list[Shot] = [
     Shot("laptop_sample_dark", "dark", sampling_chain("all", 0.8, dock_height=None), LAPTOP),
     Shot("laptop_schedules_dark", "dark", schedule_lab, LAPTOP),
     Shot("laptop_sample_compare_light", "light", sampling_chain("pred_x0", 0.7, compare=True, dock_height=None), LAPTOP),
+    Shot("laptop_guidance_sweep_dark", "dark", guidance_sweep("x_t", 0.7), LAPTOP),
+    Shot("guidance_views_light", "light", guidance_sweep("guidance", 0.4, dock_height=520, follow=0)),
     Shot("playground_dark", "dark", playground, target=lambda window: window.docks["playground"]),
     Shot("laptop_text_to_image_dark", "dark", text_to_image("latent", 0.6, dock_height=None), LAPTOP),
     Shot("laptop_playground_dark", "dark", show_dock("playground"), LAPTOP),

@@ -13,6 +13,12 @@ at a fixed x_t each of them is an affine function of ε̂, so guiding the output
 calls, evaluating the conditional and the unconditional input in **one batched forward pass**
 (unconditional first, as diffusers orders them). It keeps the two outputs of its last call, so a
 chain can show what guidance adds (:meth:`GuidedModel.views`).
+
+On the CPU a large batch runs as two passes instead: there a network call of 2N rows costs more than
+two calls of N once the activations outgrow the caches (the demo model at N = 64: 2.27× one call of N,
+against 1.97× for two), while small batches, whose calls are mostly fixed overhead, gain from one pass
+(N = 1: 1.3× against 2.0×; ``benchmarks/bench_guidance.py``). :data:`CPU_BATCHED_VALUES` is the
+crossover, in input values of the doubled batch.
 """
 
 from __future__ import annotations
@@ -27,10 +33,15 @@ if TYPE_CHECKING:
 
     from .samplers import Sampler
 
-__all__ = ["GuidedModel", "guidance_weight", "guidance_scale", "check_guidance_scale", "MAX_GUIDANCE_SCALE"]
+__all__ = ["GuidedModel", "guidance_weight", "guidance_scale", "check_guidance_scale", "MAX_GUIDANCE_SCALE",
+           "CPU_BATCHED_VALUES"]
 
 #: Beyond this even strongly guided models produce saturated noise; refused as a typo.
 MAX_GUIDANCE_SCALE = 100.0
+#: On the CPU, the conditional and unconditional inputs share one pass while the doubled input holds at most
+#: this many values (2·N·C·H·W: 24 gray 16² images; measured: one pass of 2N costs 1.3× one of N at N = 1,
+#: 1.7× at N = 12, 1.95× at 16 and 2.2× at 32, two passes 1.9–2.0×), and take two passes above it.
+CPU_BATCHED_VALUES = 6144
 
 
 def guidance_weight(scale: float) -> float:
@@ -103,10 +114,14 @@ class GuidedModel:
             return self.network(x, t, **self._conditions(self.condition, batch))
         if not self.record and self.scale == 0.0:
             return self.network(x, t, **self._conditions(self.null_condition, batch))
-        inputs = {name: torch.cat([_batched(self.null_condition[name], batch), _batched(value, batch)])
-                  for name, value in self.condition.items()}
-        output = self.network(torch.cat([x, x]), torch.cat([t, t]), **inputs)
-        unconditional, conditional = output.chunk(2)
+        if x.device.type == "cpu" and 2 * x.numel() > CPU_BATCHED_VALUES:
+            unconditional = self.network(x, t, **self._conditions(self.null_condition, batch))
+            conditional = self.network(x, t, **self._conditions(self.condition, batch))
+        else:
+            inputs = {name: torch.cat([_batched(self.null_condition[name], batch), _batched(value, batch)])
+                      for name, value in self.condition.items()}
+            output = self.network(torch.cat([x, x]), torch.cat([t, t]), **inputs)
+            unconditional, conditional = output.chunk(2)
         if self.record:
             self.last_conditional, self.last_unconditional = conditional, unconditional
         channels = self.prediction_channels or conditional.shape[1]

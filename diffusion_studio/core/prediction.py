@@ -22,6 +22,7 @@ __all__ = [
     "PredictionType",
     "check_prediction",
     "prediction_target",
+    "x0_from_output",
 ]
 
 PredictionType = Literal["epsilon", "sample", "v_prediction"]
@@ -42,3 +43,16 @@ def prediction_target(x0, noise, sqrt_alpha_prod, sqrt_one_minus_alpha_prod, pre
     if check_prediction(prediction) == "v_prediction":
         return sqrt_alpha_prod * noise - sqrt_one_minus_alpha_prod * x0  # Salimans & Ho 2022, §4
     return x0  # "sample"
+
+
+def x0_from_output(output, x_t, sqrt_alpha_prod, sqrt_one_minus_alpha_prod, prediction: str):
+    """x̂₀ from the network's output at x_t, with per-sample coefficients (training; the samplers use scalars).
+
+    ε: (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t (Ho et al. eq. 15), x₀ as it is, v: √ᾱ_t·x_t − √(1−ᾱ_t)·v̂. √ᾱ_t is floored at
+    2⁻¹² so that a zero-SNR step takes the limit instead of dividing by zero.
+    """
+    if prediction == "epsilon":
+        return (x_t - sqrt_one_minus_alpha_prod * output) / sqrt_alpha_prod.clamp(min=2.0**-12)
+    if check_prediction(prediction) == "v_prediction":
+        return sqrt_alpha_prod * x_t - sqrt_one_minus_alpha_prod * output
+    return output

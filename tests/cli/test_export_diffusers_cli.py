@@ -44,13 +44,15 @@ def test_the_demo_model_exports_and_diffusers_runs_it(tmp_path, capsys):
     out = tmp_path / "demo_pipeline"
     assert main(["export-diffusers", "demo", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "EMA weights of step 1000" in said and "DDPMPipeline.from_pretrained" in said
+    assert "EMA weights of step 2000" in said and "10 classes + the null label" in said
+    assert "DDPMPipeline.from_pretrained" in said
 
     pipe = DDPMPipeline.from_pretrained(out)
     ours = load_model(DEMO_MODEL_DIR).model
-    x, t = torch.randn(2, 1, 16, 16), torch.tensor([999, 20])
+    x, t, labels = torch.randn(2, 1, 16, 16), torch.tensor([999, 20]), torch.tensor([7, 10])  # a 7; no class
     with torch.no_grad():
-        torch.testing.assert_close(pipe.unet(x, t).sample, ours(x, t), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(pipe.unet(x, t, class_labels=labels).sample, ours(x, t, labels), rtol=1e-5,
+                                   atol=1e-5)
     assert pipe.scheduler.config.beta_schedule == "squaredcos_cap_v2" and pipe.scheduler.config.num_train_timesteps == 1000
 
 

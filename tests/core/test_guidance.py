@@ -83,3 +83,19 @@ def test_a_chain_shows_conditional_unconditional_and_added_noise_per_kept_step()
     first = frames[0]
     assert (first.extras["eps_conditional"] != first.extras["eps_unconditional"]).any()
     assert estimate_chain_bytes(4, 2, 4, 2, stride=2, extra_views=3) == sum(f.nbytes for f in frames)
+
+
+def test_a_large_cpu_batch_takes_two_passes_with_the_same_result():
+    from diffusion_studio.core.guidance import CPU_BATCHED_VALUES
+
+    net = CountingNet()
+    n = CPU_BATCHED_VALUES // (2 * 16) + 1  # 2 channels of 4×4: one past the crossover
+    x, t = torch.randn(n, 2, 4, 4, generator=torch.Generator().manual_seed(1)), torch.full((n,), 5)
+    labels = {"class_labels": torch.tensor([2])}, {"class_labels": torch.tensor([0])}
+    guided = GuidedModel(net, *labels, 4.0, record=True)
+    out = guided(x, t)
+    assert net.calls == [n, n]
+    assert torch.allclose(out, x + 4.0 * (3 * x - x)) and torch.allclose(guided.last_unconditional, x)
+    net.calls.clear()
+    GuidedModel(net, *labels, 4.0)(x[: n // 2], t[: n // 2])
+    assert net.calls == [2 * (n // 2)]  # below it: one batched pass

@@ -56,6 +56,7 @@ def test_two_gloo_processes_train_one_model(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports", "run"]
     assert not run_is_locked(run_dir)  # rank 0 held the lock while training and released it
     assert (run_dir / "model.safetensors").is_file() and (run_dir / "metrics.jsonl").is_file()
+    assert json.loads((run_dir / "config.json").read_text())["class_names"] == list("0123456789")  # labelled digits
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]
     state = torch.load(run_dir / "train_state.pt", weights_only=True)

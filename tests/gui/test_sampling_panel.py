@@ -186,7 +186,7 @@ def test_compare_keeps_the_main_chain_on_the_left_when_the_other_has_more_steps(
     _run(qtbot, panel, panel.start_compare)
     driver, other = panel.chains  # the longer chain still drives the timeline …
     assert len(driver.frames) == T + 1 and len(other.frames) == 5
-    left, right = panel.viewer.views  # … but is shown on the right, where the compared sampler goes
+    left, right = panel.viewer.views[:2]  # … but is shown on the right, where the compared sampler goes
     assert left.image_view.title().startswith("DDIM · 4 steps") and right.image_view.title().startswith("DDPM")
     panel.timeline.set_index(T)
     assert left.frame is other.frames[-1] and right.frame is driver.frames[-1]

@@ -225,6 +225,12 @@ def load_model(
     class_names = config.get("class_names") or ()
     if not isinstance(class_names, (list, tuple)) or not all(isinstance(n, str) for n in class_names):
         raise InputError(f"{CONFIG_NAME} in {config_dir}: class_names must be a list of names")
+    num_classes = int(model_config.get("num_classes") or 0)
+    if num_classes and not class_names:  # a config written by hand: the classes are their indices
+        class_names = [str(i) for i in range(num_classes)]
+    if len(class_names) != num_classes:
+        raise InputError(f"{CONFIG_NAME} in {config_dir} names {len(class_names)} classes for a model of "
+                         f"{num_classes}; class_names must name each of the model's classes once")
     out_channels = int(model_config.get("out_channels") or channels)
     model = model.to(device).eval()
     return LoadedModel(

@@ -86,3 +86,6 @@ class RunConfigFile(BaseModel):
     channels: Annotated[int, Field(ge=1, le=4)] | None = None
     train: dict[str, Any] | None = None
     dataset: dict[str, Any] | None = None
+    #: a class-conditional run's classes: the model's label i is ``class_names[i]`` (and K = len is "no class")
+    class_names: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                           Field(max_length=10_000)] | None = None

@@ -1,4 +1,4 @@
-"""Training data: folder scans with per-file reasons, decoding, the demo digits, resumable batches.
+"""Training data: folder scans with per-file reasons, class labels, decoding, the demo digits, resumable batches.
 
 ``scan`` and ``decode`` need only Pillow and numpy; importing the batch sources pulls in torch,
 so it happens lazily on first use of ``BatchSource`` / ``choose_batch_source``.
@@ -17,10 +17,28 @@ from .decode import (
     load_images_tensor,
     skip_kind,
 )
+from .labels import (
+    CONDITIONING_CHOICES,
+    DEMO_CLASS_NAMES,
+    FEW_IMAGES_PER_CLASS,
+    ClassLabels,
+    choose_classes,
+    class_of,
+    demo_labels,
+    folder_labels,
+)
 from .scan import ScanProgress, ScanReport, iter_scan, list_image_files, scan_folder
 
 __all__ = [
     "BatchSource",
+    "CONDITIONING_CHOICES",
+    "ClassLabels",
+    "DEMO_CLASS_NAMES",
+    "FEW_IMAGES_PER_CLASS",
+    "choose_classes",
+    "class_of",
+    "demo_labels",
+    "folder_labels",
     "DEMO_DIGITS_COUNT",
     "DEMO_SOURCE",
     "ScanProgress",

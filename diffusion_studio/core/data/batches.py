@@ -6,6 +6,9 @@ a DDP group takes positions r, r + world_size, … of that permutation (padded t
 multiple of world_size), so the shards are disjoint and of equal length. The whole
 sampling state is then (epoch, position), the same on every rank: saving rank 0's
 and loading it anywhere gives the very same next batches, in memory or streamed.
+
+A labelled dataset passes one class label per image (``labels``); :meth:`BatchSource.next_labelled_batch`
+returns each batch's labels with it, drawn by the same indices, so labels resume exactly too.
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ class BatchSource:
     ``data`` is a uint8 tensor (N, C, S, S) held in memory (on ``device`` when it
     fits, else on the CPU), or a list of image paths streamed through a DataLoader
     with ``workers`` processes (then ``image_size`` and ``channels`` are required).
+    ``labels``: a class index per item (N,), or None for unlabelled data.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class BatchSource:
         *,
         image_size: int | None = None,
         channels: int | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
     ):
         if batch_size < 1:
             raise InputError(f"The batch size must be at least 1, got {batch_size}")
@@ -156,6 +161,11 @@ class BatchSource:
                 raise InputError("There are no images to train on")
             self.in_memory = False
             self.image_size, self.channels = int(image_size), int(channels)
+        self.labels: torch.Tensor | None = None
+        if labels is not None:
+            self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+            if self.labels.shape != (self.num_items,):
+                raise ValueError(f"{self.num_items} items need {self.num_items} labels, got {tuple(self.labels.shape)}")
         self._order = _EpochOrder(self.num_items, int(seed), self.rank, self.world_size)
 
     # -- state ---------------------------------------------------------------------------------
@@ -200,7 +210,15 @@ class BatchSource:
 
     # -- batches -------------------------------------------------------------------------------
     def next_batch(self) -> torch.Tensor:
-        return self._next_in_memory() if self.in_memory else self._next_streamed()
+        """The next batch of images (see :meth:`next_labelled_batch` for their labels)."""
+        return self.next_labelled_batch()[0]
+
+    def next_labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch of images and their class labels (long (B,) on the device; None for unlabelled data)."""
+        images, indices = self._next_in_memory() if self.in_memory else self._next_streamed()
+        if self.labels is None:
+            return images, None
+        return images, to_device(self.labels[indices], self.device)
 
     def _to_float(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 0…255 → float32 [-1, 1] on the device (moved as uint8: a quarter of the bytes)."""
@@ -210,7 +228,7 @@ class BatchSource:
         batch = to_device(batch, self.device)  # asynchronous only for CUDA from pinned memory
         return torch.sub(batch, 127.5).div_(127.5)
 
-    def _next_in_memory(self) -> torch.Tensor:
+    def _next_in_memory(self) -> tuple[torch.Tensor, torch.Tensor]:
         indices, flips, self._epoch, self._position = self._order.draw(self._epoch, self._position, self.batch_size)
         if self._data.device.type == "cpu":
             # numpy gather and flip: single-threaded, so no torch thread-pool wake-ups for small batches.
@@ -218,12 +236,12 @@ class BatchSource:
             if self.hflip:
                 mirrored = flips.numpy()
                 pixels[mirrored] = pixels[mirrored][..., ::-1]
-            return self._to_float(torch.from_numpy(pixels))
+            return self._to_float(torch.from_numpy(pixels)), indices
         batch = self._data.index_select(0, indices.to(self._data.device))
         if self.hflip:
             flips = flips.to(self._data.device).view(-1, 1, 1, 1)
             batch = torch.where(flips, batch.flip(-1), batch)
-        return self._to_float(batch)
+        return self._to_float(batch), indices
 
     def _loader_iterator(self) -> Iterator[list]:
         keys = _BatchKeys(self._order, self._epoch, self._position, self.batch_size, self.hflip)
@@ -238,19 +256,21 @@ class BatchSource:
         )
         return iter(loader)
 
-    def _next_streamed(self) -> torch.Tensor:
+    def _next_streamed(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._iterator is None:
             self._iterator = self._loader_iterator()
         for _attempt in range(max(16, self.batches_per_epoch + 1)):
             items = next(self._iterator)
             # Advance the cursor exactly as the batch sampler did for this batch.
             _, _, self._epoch, self._position = self._order.draw(self._epoch, self._position, self.batch_size)
-            good = [pixels for _index, pixels, _reason in items if pixels is not None]
+            good = [(index, pixels) for index, pixels, _reason in items if pixels is not None]
             self._note_unreadable(items)
             if good:
                 # Fill the places of files that vanished with images of this batch: the shape stays fixed.
-                batch = np.stack([good[i % len(good)] for i in range(self.batch_size)])
-                return self._to_float(torch.from_numpy(batch))
+                filled = [good[i % len(good)] for i in range(self.batch_size)]
+                batch = np.stack([pixels for _index, pixels in filled])
+                indices = torch.tensor([index for index, _pixels in filled], dtype=torch.long)
+                return self._to_float(torch.from_numpy(batch)), indices
         raise InputError(f"None of the {self.num_items} training images can be read any more; were they moved?")
 
     def _note_unreadable(self, items: list) -> None:
@@ -297,11 +317,12 @@ def choose_batch_source(
     workers: int = 0,
     memory_budget_bytes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> BatchSource:
     """Decode everything into memory when it fits in ``memory_budget_bytes``, else stream.
 
-    In memory, files that fail to decode are left out and listed in ``source.skipped``;
-    raises InputError when none of them can be decoded.
+    In memory, files that fail to decode are left out (with their labels) and listed in
+    ``source.skipped``; raises InputError when none of them can be decoded.
     """
     paths = [str(p) for p in paths]
     if not paths:
@@ -309,11 +330,14 @@ def choose_batch_source(
     budget = default_memory_budget() if memory_budget_bytes is None else int(memory_budget_bytes)
     common = dict(device=device, seed=seed, rank=rank, world_size=world_size, hflip=hflip, workers=workers)
     if decoded_bytes(len(paths), image_size, channels) > budget:
-        return BatchSource(paths, batch_size, image_size=image_size, channels=channels, **common)
+        return BatchSource(paths, batch_size, image_size=image_size, channels=channels, labels=labels, **common)
     data, skipped = load_images_tensor(paths, image_size, channels, progress=progress)
     if len(data) == 0:
         reasons = "; ".join(entry["reason"] for entry in skipped[:3])
         raise InputError(f"No usable images: all {len(paths)} could not be decoded ({reasons})")
-    source = BatchSource(data, batch_size, **common)
+    if labels is not None and skipped:
+        gone = {entry["path"] for entry in skipped}
+        labels = [label for path, label in zip(paths, labels) if path not in gone]
+    source = BatchSource(data, batch_size, labels=labels, **common)
     source.skipped = skipped
     return source

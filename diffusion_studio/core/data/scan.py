@@ -27,6 +27,7 @@ from ..errors import InputError, printable
 from ..validation import dump_json, read_json_object
 from ..images import IMAGE_EXTENSIONS, ImageLoadError
 from .decode import decode_for_scan, skip_kind
+from .labels import ClassLabels, folder_labels
 
 __all__ = ["ScanProgress", "ScanReport", "iter_scan", "scan_folder", "list_image_files"]
 
@@ -255,14 +256,22 @@ class ScanReport:
         return len(self.usable)
 
     @property
+    def classes(self) -> "ClassLabels | None":
+        """The folder's classes (subfolder = class, :mod:`.labels`), or None for a folder without them."""
+        return folder_labels(self.root, self.usable, self.skipped)
+
+    @property
     def names_not_utf8(self) -> int:
         """How many of the paths (usable or skipped) are not valid UTF-8; they are used all the same."""
         return sum(_not_utf8(path) for path in [*self.usable, *(entry["path"] for entry in self.skipped)])
 
     def summary(self) -> str:
-        """One line, e.g. "412 usable images, 3 skipped (1 corrupt, 1 not an image, 1 empty)"."""
+        """One line, e.g. "412 usable images in 3 classes, 3 skipped (1 corrupt, 1 not an image, 1 empty)"."""
         noun = "image" if len(self.usable) == 1 else "images"
         line = f"{len(self.usable)} usable {noun}"
+        classes = self.classes
+        if classes is not None and classes.complete:
+            line += f" in {classes.num_classes} classes"
         if self.skipped:
             kinds = Counter(entry.get("kind") or skip_kind(entry["reason"]) for entry in self.skipped)
             ordered = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))  # most first, then by name
@@ -274,6 +283,7 @@ class ScanReport:
         return line
 
     def to_dict(self) -> dict[str, Any]:
+        classes = self.classes
         return {
             "version": REPORT_VERSION,
             "root": self.root,
@@ -285,6 +295,7 @@ class ScanReport:
             "sizes": self.sizes,
             "usable": list(self.usable),
             "skipped": [dict(entry) for entry in self.skipped],
+            **({"classes": classes.to_dict()} if classes is not None else {}),
             **({"names_not_utf8": self.names_not_utf8, "names_note": NAMES_NOTE} if self.names_not_utf8 else {}),
         }
 

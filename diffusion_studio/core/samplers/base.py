@@ -35,6 +35,7 @@ __all__ = [
     "spaced_timesteps",
     "predict_x0",
     "predict_epsilon",
+    "split_variance",
     "threshold_sample",
 ]
 
@@ -94,6 +95,18 @@ def offset_timesteps(timesteps: np.ndarray, num_train_timesteps: int, spacing: s
         raise SamplerError(f"steps_offset {steps_offset} moves the first timestep to {int(shifted.max())}, past "
                            f"T − 1 = {num_train_timesteps - 1}; use more steps or a smaller offset")
     return shifted
+
+
+def split_variance(model_output, sample):
+    """(prediction, variance values or None) of a model output for ``sample``.
+
+    A network with a learned variance (Nichol & Dhariwal 2021; diffusers' ``learned_range``) gives 2C
+    channels for a C-channel sample: its prediction (ε, x0 or v), then the variance interpolation v.
+    """
+    channels = sample.shape[1]
+    if model_output.shape[1] == 2 * channels:
+        return model_output[:, :channels], model_output[:, channels:]
+    return model_output, None
 
 
 def predict_x0(model_output, sample, alpha_prod: float, prediction: str):
@@ -221,6 +234,18 @@ class Sampler:
         log_ratio = self._log_alphas_cumsum[t] - self._log_alphas_cumsum[prev_t]
         return 0.0 if math.isnan(log_ratio) else math.exp(log_ratio)  # −inf − (−inf): both past an α = 0
 
+    def variance_bounds(self, t: int) -> tuple[float, float]:
+        """(β_t, β̃_t) of the step from ``t`` to the chain's next timestep t': the variances of DDPM's ancestral
+        step, and the range a learned variance spans (with a shortened chain β_t is 1 − ᾱ_t/ᾱ_{t'}; β̃_t =
+        (1 − ᾱ_{t'})/(1 − ᾱ_t)·β_t, Ho et al. eq. 7, floored at 1e-20 as diffusers does)."""
+        t = int(t)
+        prev_t = self.prev_timestep(t)
+        beta = 1.0 - self.alpha_ratio(t, prev_t)
+        beta_prod_t = 1.0 - self.alpha_cumprod(t)
+        if beta_prod_t == 0.0:
+            return beta, 0.0
+        return beta, max((1.0 - self.alpha_cumprod(prev_t)) / beta_prod_t * beta, 1e-20)
+
     def timesteps_from(self, start_t: int) -> np.ndarray:
         """The tail of the chain that starts at the largest timestep ≤ ``start_t`` (for SDEdit)."""
         tail = self.timesteps[self.timesteps <= int(start_t)]
@@ -234,10 +259,14 @@ class Sampler:
     # -- predictions ------------------------------------------------------------------------------
 
     def predict_x0(self, model_output, t: int, sample):
-        return predict_x0(model_output, sample, self.alpha_cumprod(int(t)), self.prediction)
+        """x̂0 at step t (the prediction channels of a learned-variance output: see :func:`split_variance`)."""
+        prediction, _variance = split_variance(model_output, sample)
+        return predict_x0(prediction, sample, self.alpha_cumprod(int(t)), self.prediction)
 
     def predict_epsilon(self, model_output, t: int, sample):
-        return predict_epsilon(model_output, sample, self.alpha_cumprod(int(t)), self.prediction)
+        """ε̂ at step t (the prediction channels of a learned-variance output)."""
+        prediction, _variance = split_variance(model_output, sample)
+        return predict_epsilon(prediction, sample, self.alpha_cumprod(int(t)), self.prediction)
 
     def _process_x0(self, pred_x0):
         # Thresholding wins over clipping, as in diffusers.

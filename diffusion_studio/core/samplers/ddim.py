@@ -71,7 +71,7 @@ class DDIMSampler(Sampler):
 
         # 1. x̂0 ("predicted x_0", eq. 12) and ε̂ from the model output
         pred_x0 = self.predict_x0(model_output, t, x_t)
-        pred_epsilon = predict_epsilon(model_output, x_t, alpha_prod_t, self.prediction)
+        pred_epsilon = self.predict_epsilon(model_output, t, x_t)
 
         # 2. clip or threshold x̂0
         pred_x0 = self._process_x0(pred_x0)

@@ -3,6 +3,10 @@
 Each step samples x_{t'} ~ q(x_{t'} | x_t, x̂0) with the posterior of eq. 6–7, where t' is the
 previous timestep of the chain (t − 1 for the full chain, or the next entry of a shortened one,
 as diffusers' ``DDPMScheduler.set_timesteps``; then β_t is replaced by 1 − ᾱ_t/ᾱ_{t'}).
+
+The step's variance is fixed — β̃_t or β_t (Ho et al. §3.2) — or learned (Nichol & Dhariwal 2021, eq. 15):
+the network's extra output v gives Σ = exp(frac·log β_t + (1 − frac)·log β̃_t) with frac = (v + 1)/2,
+per pixel (diffusers' ``variance_type="learned_range"``).
 """
 
 from __future__ import annotations
@@ -10,15 +14,26 @@ from __future__ import annotations
 import math
 
 from ..schedules import NoiseSchedule
-from .base import Sampler, SamplerError, StepOutput, draw_noise, spaced_timesteps
+from .base import Sampler, SamplerError, StepOutput, draw_noise, spaced_timesteps, split_variance
 
-__all__ = ["DDPMSampler", "VARIANCE_TYPES"]
+__all__ = ["DDPMSampler", "VARIANCE_TYPES", "learned_log_variance"]
 
-VARIANCE_TYPES: tuple[str, ...] = ("fixed_small", "fixed_large")
+VARIANCE_TYPES: tuple[str, ...] = ("fixed_small", "fixed_large", "learned_range")
+
+
+def learned_log_variance(variance_output, log_beta, log_beta_tilde):
+    """log Σ of a learned variance (Nichol & Dhariwal 2021, eq. 15): frac·log β_t + (1 − frac)·log β̃_t.
+
+    frac = (v + 1)/2 maps the network's output v ≈ [−1, 1] onto [0, 1], as diffusers' ``learned_range``
+    and improved-diffusion do; the training loss (``core.losses.VLBTerms``) and this sampler share it.
+    """
+    frac = (variance_output + 1.0) / 2.0
+    return frac * log_beta + (1.0 - frac) * log_beta_tilde
 
 
 class DDPMSampler(Sampler):
-    """Ancestral sampler. ``variance``: ``fixed_small`` (β̃_t, eq. 7) or ``fixed_large`` (β_t), §3.2.
+    """Ancestral sampler. ``variance``: ``fixed_small`` (β̃_t, eq. 7) or ``fixed_large`` (β_t), §3.2, or
+    ``learned_range`` (the model's output has 2C channels: its prediction, then v; see the module docstring).
 
     ``num_steps=None`` runs all T steps; a number shortens the chain with ``spacing``
     (``leading``/``trailing``/``linspace``) exactly like diffusers.
@@ -60,7 +75,11 @@ class DDPMSampler(Sampler):
         current_beta_t = 1.0 - current_alpha_t
 
         # 1. x̂0 from the model output (eq. 15 for ε), then clip or threshold it
-        pred_x0 = self._process_x0(self.predict_x0(model_output, t, x_t))
+        prediction, variance_output = split_variance(model_output, x_t)
+        if self.variance == "learned_range" and variance_output is None:
+            raise SamplerError(f"a learned variance needs a model output of {2 * x_t.shape[1]} channels (the "
+                               f"prediction, then v), got {model_output.shape[1]}")
+        pred_x0 = self._process_x0(self.predict_x0(prediction, t, x_t))
         if beta_prod_t == 0.0:
             return StepOutput(pred_x0, pred_x0)  # no noise has been added up to t (β = 0): x_t' = x0
 
@@ -70,14 +89,17 @@ class DDPMSampler(Sampler):
         coef_xt = math.sqrt(current_alpha_t) * beta_prod_prev / beta_prod_t
         prev_sample = coef_x0 * pred_x0 + coef_xt * x_t
 
-        # 3. add σ_t·z, σ_t² = β̃_t = (1−ᾱ_{t'})/(1−ᾱ_t)·β_t or β_t (§3.2); z = 0 at t = 0 (Alg. 2, line 3).
-        #    As diffusers, noise is added for every t > 0; β̃ is floored at 1e-20.
+        # 3. add σ_t·z, σ_t² = β̃_t = (1−ᾱ_{t'})/(1−ᾱ_t)·β_t or β_t (§3.2), or the learned
+        #    Σ = exp(frac·log β_t + (1 − frac)·log β̃_t) (Nichol & Dhariwal eq. 15); z = 0 at t = 0 (Alg. 2,
+        #    line 3). As diffusers, noise is added for every t > 0; β̃ is floored at 1e-20.
         if t > 0:
-            if self.variance == "fixed_small":
-                var = max(beta_prod_prev / beta_prod_t * current_beta_t, 1e-20)
+            beta, beta_tilde = self.variance_bounds(t)
+            z = draw_noise(x_t, noise, generator)
+            if self.variance == "learned_range":
+                log_var = learned_log_variance(variance_output, math.log(max(beta, 1e-20)), math.log(beta_tilde))
+                prev_sample = prev_sample + (0.5 * log_var).exp() * z
             else:
-                var = current_beta_t
-            prev_sample = prev_sample + math.sqrt(var) * draw_noise(x_t, noise, generator)
+                prev_sample = prev_sample + math.sqrt(beta_tilde if self.variance == "fixed_small" else beta) * z
         return StepOutput(prev_sample, pred_x0)
 
     def describe(self) -> str:

@@ -29,6 +29,7 @@ from ..checkpoint.run_config import (
     ImageSize,
     ResBlocks,
 )
+from ..data.labels import CONDITIONING_CHOICES
 from ..prediction import PredictionType
 from ..schedules import MAX_TIMESTEPS, SCHEDULE_NAMES
 from ..validation import (
@@ -44,10 +45,12 @@ from ..validation import (
 
 __all__ = [
     "TrainConfig", "SettingSpec", "SETTINGS", "PRECISIONS", "LR_SCHEDULES", "MODEL_PRESETS", "RESUME_OVERRIDABLE",
-    "flag_labels", "form_labels",
+    "CONDITIONING_CHOICES", "LOSS_TYPES", "flag_labels", "form_labels",
 ]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The denoising loss: squared error (Ho et al.), absolute error, or Huber (The Annotated Diffusion Model).
+LOSS_TYPES = ("l2", "l1", "huber")
 LR_SCHEDULES = ("constant", "cosine")
 #: "auto" and the U-Net's presets (core.unet.PRESETS; named here so this module needs no torch)
 MODEL_PRESETS = ("auto", "cpu-tiny", "gpu-small", "ddpm-cifar")
@@ -62,6 +65,7 @@ RESUME_OVERRIDABLE = (
 )
 
 Timesteps = Annotated[int, Field(ge=2, le=MAX_TIMESTEPS)]
+DropProbability = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 Decay = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 Workers = Annotated[int, Field(ge=0, le=64)]
 Threads = Annotated[int, Field(ge=1, le=1024)]
@@ -113,6 +117,12 @@ class TrainConfig(BaseModel):
     dropout: Dropout | None = _setting(None, "dropout in the residual blocks (default: the preset's)", "Dropout",
                                        DATA)
     hflip: bool = _setting(True, "random horizontal flips of the training images", "Random horizontal flip", DATA)
+    conditioning: Literal[CONDITIONING_CHOICES] = _setting(
+        "auto", "class conditioning: auto uses classes when the images sit in class subfolders (or --demo), "
+                "classes insists on them, none trains without them", "Classes", DATA)
+    label_dropout: DropProbability = _setting(
+        0.1, "probability that a label is replaced by 'no class' while training, so one network also learns the "
+             "unconditional model that classifier-free guidance needs (Ho & Salimans: 0.1)", "Label dropout p", DATA)
     # diffusion
     schedule: Literal[SCHEDULE_NAMES] = _setting("cosine", "noise schedule: how fast noise is added (β schedule)",
                                                  "Noise schedule", DIFFUSION)
@@ -122,6 +132,13 @@ class TrainConfig(BaseModel):
     min_snr_gamma: NonNegativeFloat | None = _setting(
         None, "min-SNR-γ loss weighting (Hang et al. 2023); empty or 0: uniform, 5 is typical", "Min-SNR γ",
         DIFFUSION)
+    loss: Literal[LOSS_TYPES] = _setting("l2", "the denoising loss: l2 (squared error, Ho et al.), l1, or huber "
+                                              "(smooth L1, δ = 1)", "Loss", DIFFUSION)
+    learned_variance: bool = _setting(
+        False, "the network also learns the reverse-step variance, between β_t and β̃_t (Nichol & Dhariwal 2021); "
+               "trained with L_simple + λ·L_vlb; DDPM sampling then uses it", "Learn the variance", DIFFUSION)
+    vlb_weight: NonNegativeFloat = _setting(0.001, "λ, the weight of L_vlb with a learned variance (Nichol & "
+                                                   "Dhariwal: 0.001)", "L_vlb weight λ", DIFFUSION)
     # optimisation
     steps: PositiveInt = _setting(10_000, "total optimiser steps", "Steps", OPTIMISATION)
     max_minutes: PositiveFloat | None = _setting(None, "stop cleanly (with a checkpoint) after this much training "

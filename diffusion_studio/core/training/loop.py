@@ -175,7 +175,8 @@ def _run(trainer: Trainer, should_stop: Callable[[], bool], should_pause: Callab
             if dist.is_main:
                 _log(trainer, {"step": step, "loss": loss_value, "lr": last_lr, "images_per_s": event.images_per_s,
                                "time": time.time(), "elapsed_s": event.elapsed_s, "grad_norm": norm_value,
-                               "bucket_losses": event.bucket_losses.tolist()})
+                               "bucket_losses": event.bucket_losses.tolist(),
+                               **{name: float(value) for name, value in update.terms.items()}})
             yield event
         if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
             grid = timed(trainer.sample_grid)

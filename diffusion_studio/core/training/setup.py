@@ -15,7 +15,16 @@ import torch
 from ..atomic import atomic_write_text
 from ..checkpoint import CONFIG_NAME, SCAN_REPORT_NAME, Checkpoint, load_checkpoint, remove_samples_after
 from ..checkpoint import truncate_metrics
-from ..data import DEMO_SOURCE, BatchSource, choose_batch_source, demo_dataset_tensor, scan_folder
+from ..data import (
+    DEMO_SOURCE,
+    BatchSource,
+    ClassLabels,
+    choose_batch_source,
+    choose_classes,
+    demo_dataset_tensor,
+    demo_labels,
+    scan_folder,
+)
 from ..device import supports_bf16
 from ..errors import InputError
 from ..unet import preset_config
@@ -48,6 +57,7 @@ class Dataset:
     channels: int
     info: dict[str, Any]  # for config.json "dataset"
     summary: str  # one line for the person: "412 usable images, 3 skipped (…)"
+    class_names: tuple[str, ...] = ()  # the classes it is labelled with (empty: trains unconditionally)
 
 
 def check_request(config: TrainConfig) -> None:
@@ -150,21 +160,43 @@ def resume_run_folder(folder: RunFolder, step: int) -> None:
         remove_samples_after(folder.path, step)
 
 
+def _classes(config: TrainConfig, found: ClassLabels | None, where: str,
+             recorded: tuple[str, ...] | None) -> ClassLabels | None:
+    """The classes to train with: as ``config.conditioning`` says for a new run; a resumed run keeps the classes
+    it recorded (``recorded``; empty: it trains unconditionally), in their recorded order."""
+    if recorded is None:
+        return choose_classes(config.conditioning, found, where)
+    if not recorded:
+        return None
+    if found is None:
+        raise TrainingError(f"{where} has no class subfolders any more, but the run was trained with the classes "
+                            f"{', '.join(recorded[:8])}{' …' if len(recorded) > 8 else ''}; restore them to continue")
+    return choose_classes("classes", found.renumbered(recorded, where), where)
+
+
+def _with_classes(summary: str, classes: ClassLabels | None) -> str:
+    return summary if classes is None else f"{summary}; {classes.describe()}"
+
+
 def prepare_data(config: TrainConfig, device: torch.device, rank: int, world_size: int,
-                 write_report: bool) -> Dataset:
-    """Scan the folder (or take the demo digits) and build the resumable batch source."""
+                 write_report: bool, recorded_classes: tuple[str, ...] | None = None) -> Dataset:
+    """Scan the folder (or take the demo digits) and build the resumable batch source, labelled when the run
+    trains with classes. ``recorded_classes``: a resumed run's class names (see :func:`_classes`)."""
     run_dir = Path(config.out).expanduser()
     common = dict(batch_size=config.batch_size, device=device, seed=config.seed, rank=rank,
                   world_size=world_size, hflip=config.hflip, workers=config.workers)
     if config.demo:
         data = demo_dataset_tensor(config.image_size)
-        source = BatchSource(data, **{**common, "hflip": False})  # a mirrored 2 is not a digit
-        summary = f"{len(data)} built-in handwritten digits, grayscale"
+        classes = _classes(config, demo_labels(), "the demo digits", recorded_classes)
+        labels = None if classes is None else classes.labels
+        source = BatchSource(data, **{**common, "hflip": False}, labels=labels)  # a mirrored 2 is not a digit
+        summary = _with_classes(f"{len(data)} built-in handwritten digits, grayscale", classes)
         report = {"root": DEMO_SOURCE, "summary": summary, "channels": 1, "num_usable": len(data),
-                  "num_skipped": 0, "usable": [], "skipped": []}
+                  "num_skipped": 0, "usable": [], "skipped": [], "classes": demo_labels().to_dict()}
         if write_report:
             atomic_write_text(run_dir / SCAN_REPORT_NAME, json.dumps(report, indent=1) + "\n")
-        return Dataset(source, 1, {"source": DEMO_SOURCE, "num_images": len(data), "summary": summary}, summary)
+        info = {"source": DEMO_SOURCE, "num_images": len(data), "summary": summary}
+        return Dataset(source, 1, info, summary, () if classes is None else classes.names)
 
     report = scan_folder(config.folder)
     if not report.usable:
@@ -176,22 +208,35 @@ def prepare_data(config: TrainConfig, device: torch.device, rank: int, world_siz
             f"see {run_dir / SCAN_REPORT_NAME}"
         )
     channels = config.channels or report.channels
-    source = choose_batch_source(report.usable, image_size=config.image_size, channels=channels, **common)
+    classes = _classes(config, report.classes, report.root, recorded_classes)
+    source = choose_batch_source(report.usable, image_size=config.image_size, channels=channels,
+                                 labels=None if classes is None else classes.labels, **common)
     if source.skipped:  # failed at full decode although the scan passed them
         bad = {e["path"] for e in source.skipped}
         report.usable = [p for p in report.usable if p not in bad]
         report.skipped.extend(source.skipped)
     if write_report:
         report.save(run_dir / SCAN_REPORT_NAME)
+    if classes is not None and source.skipped:  # a class may have lost its last image at the full decode
+        classes = choose_classes("classes", classes.relabelled(source.labels.numpy()), report.root)
     summary = report.summary()
+    if classes is not None:
+        summary += f" ({classes.describe(count=False)})"
+    elif report.classes is not None and report.classes.complete:
+        summary += "; trained without its classes (conditioning none)"
     if report.skipped:
         summary += f"; the skipped files and why are listed in {run_dir / SCAN_REPORT_NAME}"
     info = {"source": report.root, "num_images": len(report.usable), "num_skipped": len(report.skipped),
             "summary": report.summary()}
-    return Dataset(source, channels, info, summary)
+    if classes is not None:
+        info["classes"] = classes.to_dict()
+    return Dataset(source, channels, info, summary, () if classes is None else classes.names)
 
 
-def model_config_for(config: TrainConfig, channels: int, device: torch.device) -> dict[str, Any]:
+def model_config_for(config: TrainConfig, channels: int, device: torch.device,
+                     num_classes: int | None = None) -> dict[str, Any]:
+    """The U-Net's config: the preset and the size fields, a class embedding for ``num_classes`` classes (+ the
+    null label), and twice the output channels when the variance is learned."""
     preset = config.preset
     if preset == "auto":
         preset = "cpu-tiny" if device.type == "cpu" else "gpu-small"
@@ -199,7 +244,8 @@ def model_config_for(config: TrainConfig, channels: int, device: torch.device) -
         preset, config.image_size, channels,
         base_channels=config.base_channels, channel_mults=config.channel_mults,
         num_res_blocks=config.num_res_blocks, attention_resolutions=config.attention_resolutions,
-        dropout=config.dropout,
+        dropout=config.dropout, num_classes=num_classes or None,
+        out_channels=2 * channels if config.learned_variance else None,
     )
 
 
@@ -223,8 +269,10 @@ def choose_precision(requested: str, device: torch.device) -> tuple[str, torch.d
     return requested, {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[requested]
 
 
-def run_config(config: TrainConfig, model_config: dict, schedule, channels: int, dataset_info: dict) -> dict:
-    """The run folder's config.json (sections: model, schedule, prediction, train, dataset)."""
+def run_config(config: TrainConfig, model_config: dict, schedule, channels: int, dataset_info: dict,
+               class_names: tuple[str, ...] = ()) -> dict:
+    """The run folder's config.json (sections: model, schedule, prediction, train, dataset; ``class_names``
+    for a class-conditional run: class i of the model is ``class_names[i]``, and i = K is "no class")."""
     return {
         "version": 1,
         "model": model_config,
@@ -232,6 +280,7 @@ def run_config(config: TrainConfig, model_config: dict, schedule, channels: int,
         "prediction": config.prediction,
         "image_size": config.image_size,
         "channels": channels,
+        **({"class_names": list(class_names)} if class_names else {}),
         "train": config.to_dict(),
         "dataset": dataset_info,
     }

@@ -1,7 +1,10 @@
 """One training run's state on its device — model, EMA, optimiser, data — and one update at a time.
 
 Objective (Ho et al. 2020, Alg. 1): t ~ U{0…T-1}, ε ~ N(0, I), x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε,
-minimise ‖f(x_t, t) − target‖² with target ε, x0 or v, optionally min-SNR-γ weighted.
+minimise ‖f(x_t, t, c) − target‖² (or L1, Huber) with target ε, x0 or v, optionally min-SNR-γ weighted.
+A class-conditional run feeds the image's class c, replaced by the null label with probability p
+(classifier-free guidance, Ho & Salimans 2022, Alg. 1); with a learned variance the loss is
+L_simple + λ·L_vlb (Nichol & Dhariwal 2021, eq. 16; :class:`core.losses.VLBTerms`).
 
 The loop (:mod:`.loop`) drives a :class:`Trainer` through its public methods only:
 ``compute_update`` → ``apply_update`` (or ``discard_update``), ``record_losses``, ``save``,
@@ -11,7 +14,7 @@ The loop (:mod:`.loop`) drives a :class:`Trainer` through its public methods onl
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -23,12 +26,12 @@ from ..device import cpu_count, cpu_threads_leaving_one_core, out_of_memory_guar
 from ..distributed import DistContext
 from ..ema import EMA
 from ..errors import InputError
-from ..losses import BucketLosses, min_snr_weights
+from ..losses import BucketLosses, VLBTerms, denoising_loss, min_snr_weights
 from ..prediction import prediction_target
 from ..schedules import NoiseSchedule, make_schedule
 from ..unet import UNet, validate_config
 from .budget import check_training_fits, default_batch_size, estimate_training_memory
-from .previews import preview_grid, sample_images, save_preview
+from .previews import preview_classes, preview_grid, sample_images, save_preview
 from .progress import NUM_LOSS_BUCKETS, TrainingError
 from .run_folder import RunFolder
 from .setup import RunPlan, choose_precision, model_config_for, prepare_data, resume_run_folder, run_config
@@ -48,6 +51,7 @@ class Update:
     grad_norm: torch.Tensor
     t: torch.Tensor
     per_sample_loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)  # the parts of a hybrid loss, for the metrics
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -106,19 +110,27 @@ class Trainer:
         check_training_fits(estimate, batch_size=config.batch_size, image_size=config.image_size, device=self.device)
         self.config = config
 
-        data = prepare_data(config, self.device, dist.rank, dist.world_size, write_report=dist.is_main)
+        recorded = None if checkpoint is None else tuple(checkpoint.config.get("class_names") or ())
+        data = prepare_data(config, self.device, dist.rank, dist.world_size, write_report=dist.is_main,
+                            recorded_classes=recorded)
         self.source, self.data_summary = data.source, data.summary
+        self.class_names = data.class_names
         if checkpoint is not None:
             self.schedule = NoiseSchedule.from_config(checkpoint.config["schedule"])
             self.channels = int(model_config.get("in_channels") or 3)  # the UNet's default when left out
         else:
             self.schedule = make_schedule(config.schedule, config.timesteps)
             self.channels = data.channels
-            model_config = model_config_for(config, self.channels, self.device)
+            model_config = model_config_for(config, self.channels, self.device, len(self.class_names))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)  # the same initial weights on every rank and every run
             model = UNet.from_config(model_config)
-        self.run_config = run_config(config, model.config, self.schedule, self.channels, data.info)
+        if (model.num_classes or 0) != len(self.class_names):
+            raise TrainingError(f"the run's model has {model.num_classes or 0} classes but its config.json names "
+                                f"{len(self.class_names)}; the run folder is damaged")
+        self.learned_variance = model.unet_config.out_channels == 2 * self.channels
+        self.run_config = run_config(config, model.config, self.schedule, self.channels, data.info,
+                                     self.class_names)
         use_channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
         self.memory_format = torch.channels_last if use_channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format).train()
@@ -151,6 +163,7 @@ class Trainer:
         self._sqrt_ab = as_tensor(self.schedule.sqrt_alphas_cumprod)
         self._sqrt_1m_ab = as_tensor(self.schedule.sqrt_one_minus_alphas_cumprod)
         self._snr = as_tensor(self.schedule.snr)
+        self._vlb = VLBTerms.for_schedule(self.schedule, self.device) if self.learned_variance else None
         self._noise_generator = torch.Generator(device=self.device)
 
     # -- what the loop reads ------------------------------------------------------------------------
@@ -265,7 +278,8 @@ class Trainer:
 
     def _compute_update(self) -> Update:
         config = self.config
-        x0 = self.source.next_batch().contiguous(memory_format=self.memory_format)
+        x0, labels = self.source.next_labelled_batch()
+        x0 = x0.contiguous(memory_format=self.memory_format)
         self._noise_generator.manual_seed(step_seed(config.seed, self.dist.rank, self._step))
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), generator=self._noise_generator,
                           device=self.device)
@@ -274,13 +288,24 @@ class Trainer:
         a, b = self._sqrt_ab[t].view(-1, 1, 1, 1), self._sqrt_1m_ab[t].view(-1, 1, 1, 1)
         x_t = a * x0 + b * noise  # Ho et al. eq. 4
         target = prediction_target(x0, noise, a, b, config.prediction)
+        condition = {}
+        if self.class_names:
+            # Ho & Salimans 2022, Alg. 1: c ← ∅ with probability p_uncond (drawn after t and ε, from the step's seed)
+            drop = torch.rand(labels.shape, generator=self._noise_generator, device=self.device) < config.label_dropout
+            condition["class_labels"] = torch.where(drop, torch.full_like(labels, len(self.class_names)), labels)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
                     else contextlib.nullcontext())
         with autocast:
-            output = self._forward(x_t, t)
-        per_sample = (output.float() - target).pow(2).mean(dim=(1, 2, 3))
+            output = self._forward(x_t, t, **condition)
+        prediction = output[:, :self.channels].float()
+        per_sample = denoising_loss(prediction, target, config.loss)
         weights = min_snr_weights(self._snr[t], config.min_snr_gamma, config.prediction)
         loss = (per_sample * weights).mean() if weights is not None else per_sample.mean()
+        terms = {}
+        if self._vlb is not None:  # L_hybrid = L_simple + λ·L_vlb, the mean detached in L_vlb
+            vlb = self._vlb.loss(prediction, output[:, self.channels:], x0, x_t, t, config.prediction)
+            terms = {"loss_simple": loss.detach(), "loss_vlb": vlb.mean().detach()}
+            loss = loss + config.vlb_weight * vlb.mean()
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(config.lr, config.lr_schedule, config.warmup_steps, config.steps, self._step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -288,7 +313,7 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        return Update(loss.detach(), grad_norm.detach(), t, per_sample.detach())
+        return Update(loss.detach(), grad_norm.detach(), t, per_sample.detach(), terms)
 
     def apply_update(self) -> bool:
         """Step the optimiser; False when the fp16 scaler skipped it (then neither the EMA nor the step moves)."""
@@ -316,12 +341,14 @@ class Trainer:
     def sample_grid(self) -> np.ndarray:
         """An EMA sample grid as uint8 (H, W, C), also written to ``samples/step_XXXXXX.png``."""
         config = self.config
-        with self._out_of_memory(config.num_sample_images, batch_flag="--num-samples"):
+        labels, columns = preview_classes(len(self.class_names), config.num_sample_images)
+        with self._out_of_memory(len(labels) if labels is not None else config.num_sample_images,
+                                 batch_flag="--num-samples"):
             images = sample_images(self.ema.model, self.schedule, prediction=config.prediction,
-                                   num_images=config.num_sample_images, image_size=config.image_size,
-                                   channels=self.channels, device=self.device, seed=config.seed,
-                                   num_steps=config.sample_steps)
-        grid = preview_grid(images)
+                                   num_images=config.num_sample_images if labels is None else len(labels),
+                                   image_size=config.image_size, channels=self.channels, device=self.device,
+                                   seed=config.seed, num_steps=config.sample_steps, class_labels=labels)
+        grid = preview_grid(images, columns)
         path = self.run_dir / SAMPLES_DIR / f"{step_dir_name(self._step)}.png"
         path.parent.mkdir(exist_ok=True)
         save_preview(grid, path, scale=max(1, 128 // config.image_size))

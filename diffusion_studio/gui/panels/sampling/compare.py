@@ -64,7 +64,7 @@ class CompareControls(QWidget):
                       "right), paired by noise level (ᾱ<sub>t</sub>), not by step number.")
         note.setWordWrap(True)
         note.setProperty("role", "muted")
-        self.form = SamplerSettingsForm(with_batch_and_device=False)
+        self.form = SamplerSettingsForm(with_batch_and_device=False, with_condition=False)
         # Deterministic against deterministic from the same noise: the same images in 5× fewer steps.
         self.form.set_settings(SamplerSettings(sampler="dpm_solver", steps=20))
         self.form.set_seed_visible(False)

@@ -7,11 +7,11 @@ import html
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ... import theme
 from ...widgets.image_view import ImageView
-from .frames import VIEW_PARTS, VIEW_SHORT_NAMES, FrameLayout, compose_frame, frame_stats
+from .frames import VIEW_PARTS, VIEW_SHORT_NAMES, FrameLayout, compose_frame, frame_stats, shown_parts
 
 __all__ = ["FrameView"]
 
@@ -34,6 +34,8 @@ class FrameView(QWidget):
         self._sample: int | None = None
         self._layout: FrameLayout | None = None
         self._title = title
+        self._title_parts: tuple[str, ...] | None = None
+        self._compact = False  # the title without the view's names (many views side by side)
 
         self.image_view = ImageView(title, tooltip="Click a sample to follow it large; click again for the grid")
         self.image_view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -41,6 +43,8 @@ class FrameView(QWidget):
         self._stats.setFont(theme.mono_font(0))
         self._stats.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self._stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Several views side by side (a guidance sweep) may be narrower than the line: it is cut, not the window
+        self._stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -68,8 +72,19 @@ class FrameView(QWidget):
         self._title = title
         self._update_title()
 
+    def set_compact(self, compact: bool) -> None:
+        """Titles of the chain's label alone, so that many views fit side by side (the view buttons say what
+        is shown)."""
+        self._compact = bool(compact)
+        self._update_title()
+
     def _update_title(self) -> None:
-        what = " │ ".join(VIEW_SHORT_NAMES[name] for name in VIEW_PARTS[self._view])
+        parts = VIEW_PARTS[self._view] if self._frame is None else shown_parts(self._frame, self._view)
+        self._title_parts = parts
+        if self._compact and self._title:
+            self.image_view.set_title(f"{html.escape(self._title)}")
+            return
+        what = " │ ".join(VIEW_SHORT_NAMES[name] for name in parts)
         self.image_view.set_title(f"{html.escape(self._title)} <span style='font-weight:normal'>· {what}</span>"
                                   if self._title else what)
 
@@ -117,6 +132,8 @@ class FrameView(QWidget):
     def _render(self) -> None:
         if self._frame is None:
             return
+        if shown_parts(self._frame, self._view) != self._title_parts:
+            self._update_title()  # e.g. the guidance view of a chain that is not guided shows ε̂
         background = QColor(theme.colors().panel)
         image, self._layout = compose_frame(
             self._frame, self._view, self._sample, background=(background.red(), background.green(), background.blue())

@@ -1,7 +1,8 @@
 """What the sampling panel shows, as plain numpy: views of a chain frame, batch grids, click mapping.
 
 Frames are ``ChainFrame``-shaped objects (``core.chain``): ``index, t, alphas_cumprod, x_t, pred_x0,
-pred_noise, is_final`` with uint8 ``(N, H, W, C)`` images. Nothing here imports Qt, so it is cheap to test.
+pred_noise, is_final`` with uint8 ``(N, H, W, C)`` images, and a guided chain's ``extras`` (ε̂ without and
+with the class, and what guidance adds). Nothing here imports Qt, so it is cheap to test.
 """
 
 from __future__ import annotations
@@ -17,24 +18,32 @@ __all__ = [
     "VIEW_PARTS",
     "VIEW_SHORT_NAMES",
     "FrameLayout",
+    "GUIDANCE_PARTS",
     "compose_frame",
+    "shown_parts",
     "frame_stats",
     "FrameStats",
 ]
 
-#: the images a frame carries, and "all" = the three side by side
-VIEWS = ("x_t", "pred_x0", "pred_noise", "all")
+#: the images a frame carries, "guidance" = a guided chain's three ε̂ views, "all" = x_t, x̂0 and ε̂ side by side
+VIEWS = ("x_t", "pred_x0", "pred_noise", "guidance", "all")
 VIEW_LABELS = {
     "x_t": "x_t — the sample at this step",
     "pred_x0": "x̂0 — the model’s guess of the clean image",
-    "pred_noise": "ε̂ — the noise the model sees (±2.5σ)",
+    "pred_noise": "ε̂ — the noise the model sees (guided, ±2.5σ)",
+    "guidance": "Classifier-free guidance: ε̂ without the class, ε̂ with it, and what guidance adds, "
+                "w·(ε̂(c) − ε̂(∅)) (all ±2.5σ)",
     "all": "x_t, x̂0 and ε̂ side by side",
 }
+#: the guidance views of a guided chain's frames (``core.guidance.GuidedModel.views``), left to right
+GUIDANCE_PARTS = ("eps_unconditional", "eps_conditional", "guidance_added")
 #: the images of each view, left to right, and their short names (fonts without a combining hat
 #: for x̂ are common, so the short names avoid it)
-VIEW_PARTS = {"x_t": ("x_t",), "pred_x0": ("pred_x0",), "pred_noise": ("pred_noise",),
+VIEW_PARTS = {"x_t": ("x_t",), "pred_x0": ("pred_x0",), "pred_noise": ("pred_noise",), "guidance": GUIDANCE_PARTS,
               "all": ("x_t", "pred_x0", "pred_noise")}
-VIEW_SHORT_NAMES = {"x_t": "x_t", "pred_x0": "x₀ guess", "pred_noise": "ε guess", "all": "All three"}
+VIEW_SHORT_NAMES = {"x_t": "x_t", "pred_x0": "x₀ guess", "pred_noise": "ε guess", "guidance": "Guidance",
+                    "all": "All three", "eps_unconditional": "ε, no class", "eps_conditional": "ε, class",
+                    "guidance_added": "guidance adds"}
 #: gap between tiles of the batch grid and between the three views, in image pixels
 TILE_PAD = 1
 VIEW_GAP = 3
@@ -104,14 +113,14 @@ def compose_frame(frame, view: str = "x_t", sample: int | None = None, backgroun
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
-    names = VIEW_PARTS[view]
+    names = shown_parts(frame, view)
     batch = np.asarray(frame.x_t)
     n, h, w, _ = batch.shape
     if sample is not None and not 0 <= sample < n:
         sample = None
     panels = []
     for name in names:
-        images = np.asarray(getattr(frame, name))
+        images = np.asarray(_part(frame, name))
         if sample is not None:
             panels.append(_to_rgb(images[sample]))
         else:
@@ -137,6 +146,20 @@ def compose_frame(frame, view: str = "x_t", sample: int | None = None, backgroun
         single=sample,
     )
     return np.ascontiguousarray(image), layout
+
+
+def _part(frame, name: str):
+    extras = getattr(frame, "extras", None) or {}
+    return extras[name] if name in extras else getattr(frame, name)
+
+
+def shown_parts(frame, view: str) -> tuple[str, ...]:
+    """The images ``view`` shows for ``frame``: the guidance view of a frame without guidance views (a chain
+    that is not guided) shows its ε̂."""
+    parts = VIEW_PARTS[view]
+    if view == "guidance" and not all(name in (getattr(frame, "extras", None) or {}) for name in parts):
+        return ("pred_noise",)
+    return parts
 
 
 @dataclass(frozen=True)

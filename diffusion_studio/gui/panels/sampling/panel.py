@@ -1,4 +1,5 @@
-"""The sampling panel: pick a model and a sampler, watch the reverse chain, compare, SDEdit, export.
+"""The sampling panel: pick a model, a sampler (and a class and guidance), watch the reverse chain, compare,
+sweep guidance, SDEdit, export.
 
 Wiring only: chains run in ``core.sampling.sample_chains`` (core.chain underneath) on a superqt worker;
 ``viewer.ChainViewer`` holds and shows the frames; the timeline owns the current frame index.
@@ -33,8 +34,21 @@ from .compare import CompareControls, chain_header, compare_note, compare_reques
 from .model_picker import ModelPicker, demo_model_dir
 from .sdedit import SDEditControls
 from .settings import SamplerSettingsForm
+from .sweep import SweepControls
 from .viewer import Chain, ChainViewer
-from ....core.sampling import ChainRequest, ChainStarted, FrameBatch, ModelReady, StopFlag, prepare_start_image
+from ....core.conditioning import describe_judgement, is_guided, null_class, resolve_class
+from ....core.errors import InputError
+from ....core.sampling import (
+    ChainRequest,
+    ChainScores,
+    ChainStarted,
+    FrameBatch,
+    ModelReady,
+    StopFlag,
+    guidance_sweep_requests,
+    merge_chains,
+    prepare_start_image,
+)
 from .worker import make_loading_worker, make_sampling_worker
 
 #: A chain estimated to take longer than this is announced before it starts.
@@ -82,6 +96,8 @@ class SamplingPanel(QWidget):
         self._started_at = 0.0
         self._export_dialog = None
         self._pending_reference: np.ndarray | None = None
+        self._mode = "sample"
+        self._steps_done: dict[int, int] = {}  # a sweep's steps per chain (its progress is their sum)
 
         self._build_controls()
         self.viewer = ChainViewer()
@@ -129,6 +145,8 @@ class SamplingPanel(QWidget):
 
         self.compare_controls = CompareControls()
         self.compare_controls.compareRequested.connect(self.start_compare)
+        self.sweep_controls = SweepControls()
+        self.sweep_controls.sweepRequested.connect(self.start_sweep)
         self.sdedit_controls = SDEditControls(self.state)
         self.sdedit_controls.sdeditRequested.connect(self.start_sdedit)
         self.export_button = QPushButton("Export…")
@@ -140,12 +158,15 @@ class SamplingPanel(QWidget):
         column_layout.setContentsMargins(0, 0, 6, 0)
         column_layout.setSpacing(theme.SPACING)
         for title, widget in (("Model", self.model_picker), ("Sampler", self.settings_form),
-                              ("Compare with", self.compare_controls), ("Your image (SDEdit)", self.sdedit_controls)):
+                              ("Guidance sweep", self.sweep_controls), ("Compare with", self.compare_controls),
+                              ("Your image (SDEdit)", self.sdedit_controls)):
             box = QGroupBox(title)
             box_layout = QVBoxLayout(box)
             box_layout.setSpacing(6)
             box_layout.addWidget(widget)
             column_layout.addWidget(box)
+            if widget is self.sweep_controls:
+                self._sweep_box = box
         column_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(column)
@@ -191,6 +212,20 @@ class SamplingPanel(QWidget):
         self._start([pair[order[0]], pair[order[1]]], mode="compare", sides=order,
                     note=compare_note(first, second))
 
+    def start_sweep(self, scales: list[float] | None = None) -> None:
+        """The class above at each guidance scale s (default: the sweep box's), from the same noise, in lockstep."""
+        settings = self.settings_form.settings()
+        try:
+            if scales is None:
+                scales = self.sweep_controls.chosen_scales()
+            requests = guidance_sweep_requests(settings, scales)
+        except InputError as error:
+            self.message.show_message(str(error), "info")
+            return
+        self._start(requests, mode="sweep", lockstep=True,
+                    note=f"Class {settings.class_name}, seed {settings.seed}, {chain_header(settings)}, at each "
+                         "guidance scale s = 1 + w: the chains run together and pair step by step.")
+
     def start_sdedit(self) -> None:
         image = self.state.image
         if image is None:
@@ -210,8 +245,13 @@ class SamplingPanel(QWidget):
             self._stop.set()
 
     def frames_for_export(self) -> list:
-        """The driving chain's frames; only the followed sample's when one is followed large."""
+        """The driving chain's frames (a sweep: every chain's samples, a chain after another); only the followed
+        sample's when one is followed large."""
         frames = self.current_frames(0)
+        if self._mode == "sweep" and len(self.chains) > 1 and self.viewer.sample is None:
+            finished = [chain.frames for chain in self.chains if chain.frames]
+            if len({len(f) for f in finished}) == 1:
+                return merge_chains(finished)
         sample = self.viewer.sample
         if sample is None:
             return frames
@@ -228,19 +268,23 @@ class SamplingPanel(QWidget):
         from ...dialogs.export_dialog import ExportDialog
 
         label = self.chains[0].label
+        if self._mode == "sweep" and len(self.chains) > 1:
+            label = f"guidance sweep ({', '.join(chain.label for chain in self.chains)})"
         dialog = ExportDialog(frames, parent=self, title=f"Export chain: {label}", state=self.state)
         view = "side_by_side" if self.viewer.view == "all" else self.viewer.view
         index = dialog.form.view.findData(view)
         if index >= 0:
             dialog.form.view.setCurrentIndex(index)  # start from what is on screen
+        if self._mode == "sweep" and len(frames) and len(frames[0].x_t) > len(self.chains[0].frames[0].x_t):
+            dialog.form.columns.setValue(len(self.chains[0].frames[0].x_t))  # a row per guidance scale
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._export_dialog = dialog
         dialog.open()
         return dialog
 
     # -- running ---------------------------------------------------------------------------------
-    def _start(self, requests: list[ChainRequest], mode: str, *, sides: tuple[int, int] = (0, 1),
-               note: str = "") -> None:
+    def _start(self, requests: list[ChainRequest], mode: str, *, sides: tuple[int, int] | None = None,
+               note: str = "", lockstep: bool = False) -> None:
         if self._worker is not None:
             self.message.show_message("A chain is still running: stop it first.", "info")
             return
@@ -253,13 +297,16 @@ class SamplingPanel(QWidget):
         model = self._loaded if self._loaded_key == key else spec
         self._run_key = key
         self._announce_long_chain(requests)
-        self.viewer.reset(mode, sides=sides, note=note)
+        self._mode = mode
+        self._steps_done = {}
+        self.viewer.reset(mode, sides=sides, note=note, count=len(requests))
+        self.viewer.set_guidance_available(any(self._is_guided(r.settings) for r in requests))
         self._pending_reference = requests[0].start_image if mode == "sdedit" else None
         self._stop = StopFlag()
         self._run_status = "done"
         self._num_requests = len(requests)
         self._worker = make_sampling_worker(model, requests, self._stop, device=device,
-                                            model_options=self.model_picker.load_options())
+                                            model_options=self.model_picker.load_options(), lockstep=lockstep)
         self._worker.yielded.connect(self._on_yielded)
         self._worker.errored.connect(self._on_errored)
         self._worker.finished.connect(self._on_finished)
@@ -277,19 +324,46 @@ class SamplingPanel(QWidget):
                 self._pending_reference = None
         elif isinstance(item, ChainStarted):
             self.viewer.add_chain(item.chain, item.label, item.timesteps, item.stride, item.alphas_cumprod)
-            self._progress_prefix = f"chain {item.chain + 1} of {self._num_requests}: " if self._num_requests > 1 else ""
-            self.progress.setFormat(self._progress_prefix + "%v / %m steps")
-            self.progress.setRange(0, max(1, len(item.timesteps)))
-            self.progress.setValue(0)
-            self._chain_started_at = time.monotonic()
+            if self._mode == "sweep":  # the chains run together: one bar for all of them
+                self._progress_prefix = f"{self._num_requests} chains together: "
+                steps = max(1, len(item.timesteps)) * self._num_requests
+            else:
+                self._progress_prefix = (f"chain {item.chain + 1} of {self._num_requests}: "
+                                         if self._num_requests > 1 else "")
+                steps = max(1, len(item.timesteps))
+            if item.chain == 0 or self._mode != "sweep":
+                self.progress.setFormat(self._progress_prefix + "%v / %m steps")
+                self.progress.setRange(0, steps)
+                self.progress.setValue(0)
+                self._chain_started_at = time.monotonic()
         elif isinstance(item, FrameBatch):
             if item.frames:
                 self.viewer.add_frames(item.chain, item.frames)
-            self._show_step_progress(item.steps_done)
+            if item.variances:
+                self.viewer.add_variances(item.chain, item.variances)
+            self._steps_done[item.chain] = item.steps_done
+            self._show_step_progress(sum(self._steps_done.values()) if self._mode == "sweep" else item.steps_done)
+        elif isinstance(item, ChainScores):
+            self.viewer.show_scores(item.chain, self._scores_line(item))
+
+    def _scores_line(self, item: ChainScores) -> str:
+        import html
+
+        label = self.chains[item.chain].label if item.chain < len(self.chains) else ""
+        count = self.chains[item.chain].frames[-1].x_t.shape[0] if item.chain < len(self.chains) else 0
+        text = describe_judgement(item.scores, item.settings.class_name, count)
+        prefix = f"<b>{html.escape(label)}</b>: " if self._mode == "sweep" else "Digits judge: "
+        return prefix + html.escape(text)
+
+    def _is_guided(self, settings) -> bool:
+        if self._loaded is None:
+            return False
+        try:
+            return is_guided(settings.guidance_scale, resolve_class(self._loaded, settings.class_name))
+        except InputError:
+            return False
 
     def _on_errored(self, error: Exception) -> None:
-        from ....core.errors import InputError
-
         self._run_status = "error"
         text = str(error) if isinstance(error, InputError) else f"Sampling failed: {type(error).__name__}: {error}"
         self.message.show_message(text, "error")
@@ -327,10 +401,24 @@ class SamplingPanel(QWidget):
             parent.raise_()
 
     def _on_settings_changed(self) -> None:
+        self._sync_sweep()
         if self._current_key() not in (self._loaded_key, self._loading_key):
             self._load_model_info()
         else:
             self._update_estimate()
+
+    def _sync_sweep(self) -> None:
+        loaded = self._loaded
+        if loaded is None or not loaded.class_names:
+            reason = "A guidance sweep needs a class-conditional model (one trained on a labelled folder or the demo digits)."
+        elif null_class(loaded) is None:
+            reason = "This model has no 'no class' label, so it cannot be guided."
+        elif self.settings_form.class_name() is None:
+            reason = "Choose a class above to sweep its guidance."
+        else:
+            reason = ""
+        self.sweep_controls.set_available(not reason, reason)
+        self._sync_buttons()
 
     def _load_model_info(self) -> None:
         """Load the picked model in the background for its info line; sampling then reuses it.
@@ -498,7 +586,10 @@ class SamplingPanel(QWidget):
         loaded, step = self._loaded, self._step_time
         if loaded is None or step is None or self._loaded_key != self._current_key():
             return
-        seconds = sum(estimate_chain_seconds(loaded, r.settings, step) for r in requests)
+        try:
+            seconds = sum(estimate_chain_seconds(loaded, r.settings, step) for r in requests)
+        except InputError:
+            return  # a class this model lacks: the run says so when it starts
         if seconds >= LONG_CHAIN_SECONDS:
             batch = requests[0].settings.batch_size
             self.message.show_message(
@@ -522,7 +613,10 @@ class SamplingPanel(QWidget):
         self.settings_form.set_max_steps(T)
         self.compare_controls.form.set_max_steps(T)
         self.viewer.schedule_plot.set_schedule(loaded.schedule.alphas_cumprod)
+        self.viewer.set_variance_visible(loaded.variance == "learned_range")
         self.sdedit_controls.set_model_schedule(loaded.schedule.alphas_cumprod)
+        self.settings_form.set_classes(loaded.class_names, can_guide=null_class(loaded) is not None)
+        self._sync_sweep()
         if self.message.text() and not self.running:
             self.message.dismiss()  # the error was about the previous model
 
@@ -553,5 +647,6 @@ class SamplingPanel(QWidget):
         running = self._worker is not None
         self.sample_button.setEnabled(not running)
         self.compare_controls.button.setEnabled(not running)
+        self.sweep_controls.button.setEnabled(not running and self.sweep_controls.available)
         self.sdedit_controls.button.setEnabled(not running and self.state.image is not None)
         self.stop_button.setEnabled(running)

@@ -1,8 +1,11 @@
-"""The right half of the sampling panel: view switches, one or two chains, the schedule plot, the timeline.
+"""The right half of the sampling panel: view switches, one chain or several, the schedule plot, the timeline.
 
-Holds the chains' frames. Chain 0 drives the timeline; chain 1 (compare mode) shows its frame at
-the same noise level as chain 0's current frame. Where each chain is shown is the panel's choice
-(``reset(..., sides=...)``): in compare mode the main chain is on the left whichever one drives.
+Holds the chains' frames. Chain 0 drives the timeline; the other chains (two samplers compared, a guidance
+sweep) show their frame at the same noise level as chain 0's current frame. Where each chain is shown is the
+panel's choice (``reset(..., sides=...)``): in compare mode the main chain is on the left whichever one
+drives; a sweep shows its chains left to right (two rows beyond four). Under the views: what the digits
+judge reads in each finished chain (a model trained on the demo digits); beside them, a learned-variance
+model's Σ per step against β_t and β̃_t.
 """
 
 from __future__ import annotations
@@ -11,7 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ... import theme
 from ...widgets.image_view import ImageView
@@ -21,10 +33,13 @@ from .frame_view import FrameView
 from .frames import VIEW_LABELS, VIEW_SHORT_NAMES, VIEWS
 from .schedule_marker import ScheduleMarkerPlot
 from .timeline import TimelinePlayer
+from .variance_plot import VariancePlot
 
-__all__ = ["ChainViewer", "Chain"]
+__all__ = ["ChainViewer", "Chain", "MAX_CHAINS"]
 
 _SIDE_WIDTH = 240
+#: chains shown at once (a guidance sweep of up to 8 scales)
+MAX_CHAINS = 8
 
 
 @dataclass
@@ -63,6 +78,7 @@ class ChainViewer(QWidget):
             group.addButton(button)
             self._view_buttons[view] = button
             view_row.addWidget(button)
+        self._view_buttons["guidance"].setVisible(False)  # shown for guided chains (set_guidance_available)
         view_row.addSpacing(12)
         self._follow_label = QLabel()
         self._follow_label.setProperty("role", "muted")
@@ -74,12 +90,18 @@ class ChainViewer(QWidget):
         view_row.addStretch(1)
         self._view_row = view_row
 
-        self.views = [FrameView(), FrameView()]  # left, right
+        self.views = [FrameView() for _ in range(MAX_CHAINS)]  # left to right (compare: left, right)
         for frame_view in self.views:
             frame_view.sampleClicked.connect(lambda i: self.follow_sample(None if i < 0 else i))
             frame_view.focusClicked.connect(self._on_focus_click)
-        self.views[1].hide()
-        self._sides = (0, 1)  # the view (0 left, 1 right) of chain 0 and of chain 1
+        for frame_view in self.views[1:]:
+            frame_view.hide()
+        self._sides: tuple[int, ...] = tuple(range(MAX_CHAINS))  # the view of chain k
+        self.scores = QLabel()
+        self.scores.setWordWrap(True)
+        self.scores.setTextFormat(Qt.TextFormat.RichText)
+        self.scores.hide()
+        self._score_lines: dict[int, str] = {}
         self.compare_note = QLabel()
         self.compare_note.setWordWrap(True)
         self.compare_note.setProperty("role", "muted")
@@ -93,18 +115,31 @@ class ChainViewer(QWidget):
         note.setProperty("role", "muted")
         note.setFont(theme.small_font())
         note.setFixedWidth(_SIDE_WIDTH)
+        self.variance_plot = VariancePlot()
+        self.variance_plot.setFixedWidth(_SIDE_WIDTH)
+        self.variance_note = QLabel("This model learned its variance: Σ per step (dots, 10–90 % band) between "
+                                    "β̃_t and β_t (Nichol & Dhariwal 2021). DDPM draws with it.")
+        self.variance_note.setWordWrap(True)
+        self.variance_note.setProperty("role", "muted")
+        self.variance_note.setFont(theme.small_font())
+        self.variance_note.setFixedWidth(_SIDE_WIDTH)
         side = QVBoxLayout()
         side.setSpacing(4)
         side.addWidget(self.schedule_plot)
         side.addWidget(note)
+        side.addWidget(self.variance_plot)
+        side.addWidget(self.variance_note)
         side.addStretch(1)
+        self.set_variance_visible(False)
 
+        self._grid = QGridLayout()
+        self._grid.setSpacing(theme.SPACING)
         images = QHBoxLayout()
         images.setSpacing(theme.SPACING)
         images.addWidget(self.reference_view, 1)
-        for frame_view in self.views:
-            images.addWidget(frame_view, 2)
+        images.addLayout(self._grid, 2)
         images.addLayout(side)
+        self._layout_views(1)
 
         self.timeline = TimelinePlayer()
         self.timeline.indexChanged.connect(self._on_index_changed)
@@ -117,6 +152,7 @@ class ChainViewer(QWidget):
         layout.addLayout(view_row)
         layout.addLayout(images, 1)
         layout.addWidget(self.compare_note)
+        layout.addWidget(self.scores)
         layout.addWidget(self.timeline)
         self._sync_follow_row()
         theme.theme_manager().changed.connect(self._on_theme_changed)
@@ -135,13 +171,15 @@ class ChainViewer(QWidget):
         self._view_row.addWidget(widget)
 
     # -- chains --------------------------------------------------------------------------------
-    def reset(self, mode: str, *, sides: tuple[int, int] = (0, 1), note: str = "") -> None:
-        """Forget the frames; show one chain ("sample"), two ("compare") or one plus the input ("sdedit").
+    def reset(self, mode: str, *, sides: tuple[int, ...] | None = None, note: str = "", count: int = 1) -> None:
+        """Forget the frames; show one chain ("sample"), two ("compare"), ``count`` ("sweep") or one plus the
+        input ("sdedit").
 
-        ``sides``: the view (0 left, 1 right) that shows chain 0 and chain 1; ``note``: a line under
+        ``sides``: the view (0 left, 1 right, …) that shows chain 0, chain 1, …; ``note``: a line under
         the views (what a comparison shows)."""
         self.chains = []
-        self._sides = tuple(sides)
+        count = 2 if mode == "compare" else (min(max(1, int(count)), MAX_CHAINS) if mode == "sweep" else 1)
+        self._sides = tuple(sides) if sides is not None else tuple(range(MAX_CHAINS))
         self.compare_note.setText(note)
         self.compare_note.setVisible(bool(note))
         self.timeline.set_count(0)
@@ -150,9 +188,22 @@ class ChainViewer(QWidget):
             frame_view.clear()
         for chain in range(2):
             self.schedule_plot.clear_chain(chain)
-        self.views[1].setVisible(mode == "compare")
+        self._layout_views(count)
         self.reference_view.setVisible(mode == "sdedit")
         self.reference_view.clear()
+        self._score_lines = {}
+        self.scores.clear()
+        self.scores.hide()
+        self.variance_plot.clear()
+
+    def _layout_views(self, count: int) -> None:
+        columns = count if count <= 4 else (count + 1) // 2
+        for k, frame_view in enumerate(self.views):
+            self._grid.removeWidget(frame_view)
+            if k < count:
+                self._grid.addWidget(frame_view, k // columns, k % columns)
+            frame_view.setVisible(k < count)
+            frame_view.set_compact(count > 2)
 
     def add_chain(self, index: int, label: str, timesteps, stride: int, alphas_cumprod: np.ndarray) -> Chain:
         expected = -(-(len(timesteps) + 1) // max(1, stride))
@@ -160,9 +211,39 @@ class ChainViewer(QWidget):
         self.chains.append(chain)
         self.view_of_chain(index).set_title(label)
         self.schedule_plot.set_schedule(alphas_cumprod)
-        ts = np.asarray(timesteps, dtype=np.int64)
-        self.schedule_plot.set_visited(index, ts, np.asarray(alphas_cumprod)[ts] if ts.size else [])
+        if index < 2:  # the plot marks two chains; a sweep's chains all visit the same steps
+            ts = np.asarray(timesteps, dtype=np.int64)
+            self.schedule_plot.set_visited(index, ts, np.asarray(alphas_cumprod)[ts] if ts.size else [])
         return chain
+
+    def add_variances(self, index: int, steps: list) -> None:
+        """A learned-variance model's Σ at the steps chain ``index`` just ran (the plot follows chain 0)."""
+        if index == 0:
+            self.variance_plot.add_steps(steps)
+
+    def set_variance_visible(self, visible: bool) -> None:
+        self.variance_plot.setVisible(visible)
+        self.variance_note.setVisible(visible)
+
+    def set_guidance_available(self, available: bool) -> None:
+        """The guidance view's button is shown for guided chains only (back to x_t if it was on)."""
+        self._view_buttons["guidance"].setVisible(available)
+        if not available and self.view == "guidance":
+            self.set_view("x_t")
+
+    def view_offered(self, view: str) -> bool:
+        """Whether the view's button is on screen (the guidance view only for guided chains)."""
+        return self._view_buttons[view].isVisibleTo(self)
+
+    def show_scores(self, chain: int, text: str) -> None:
+        """A line under the views on chain ``chain``'s samples (the digits judge's reading)."""
+        self._score_lines[chain] = text
+        lines = [self._score_lines[k] for k in sorted(self._score_lines)]
+        self.scores.setText("<br>".join(lines))
+        self.scores.show()
+
+    def scores_text(self) -> str:
+        return self.scores.text()
 
     def add_frames(self, index: int, frames: list) -> None:
         self.chains[index].frames.extend(frames)
@@ -215,11 +296,16 @@ class ChainViewer(QWidget):
         frame = driver[min(index, len(driver) - 1)]
         self.view_of_chain(0).set_frame(frame, self.view, self.sample)
         self.schedule_plot.set_current(0, frame.t, frame.alphas_cumprod)
-        if len(self.chains) > 1 and self.chains[1].frames:
-            other = self.chains[1].frames
-            paired = other[paired_index(other, frame.alphas_cumprod)]
-            self.view_of_chain(1).set_frame(paired, self.view, self.sample)
-            self.schedule_plot.set_current(1, paired.t, paired.alphas_cumprod)
+        self.variance_plot.set_current(frame.t)
+        for k, chain in enumerate(self.chains[1:], start=1):
+            if not chain.frames:
+                continue
+            other = chain.frames
+            paired = other[-1] if frame.is_final and other[-1].is_final else other[
+                paired_index(other, frame.alphas_cumprod)]
+            self.view_of_chain(k).set_frame(paired, self.view, self.sample)
+            if k == 1:
+                self.schedule_plot.set_current(1, paired.t, paired.alphas_cumprod)
 
     def _on_index_changed(self, index: int) -> None:
         if not self._programmatic:

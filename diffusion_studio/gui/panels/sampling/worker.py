@@ -14,10 +14,10 @@ __all__ = ["LoadResult", "make_loading_worker", "make_sampling_worker"]
 
 
 def make_sampling_worker(model: Any, requests: list[ChainRequest], stop: StopFlag, *, device: str = "auto",
-                         model_options: dict | None = None):
+                         model_options: dict | None = None, lockstep: bool = False):
     """A not-yet-started superqt GeneratorWorker over :func:`core.sampling.sample_chains`."""
     factory = thread_worker(sample_chains, start_thread=False, ignore_errors=True)
-    return factory(model, requests, stop, device=device, model_options=model_options)
+    return factory(model, requests, stop, device=device, model_options=model_options, lockstep=lockstep)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ PANEL_FIELDS = ("out", "folder", "demo", "resume", "restart")
 GROUPS = (
     ("Model", ("preset", "channels", "base_channels", "channel_mults", "num_res_blocks", "attention_resolutions",
                "dropout", "hflip")),
-    ("Diffusion", ("schedule", "timesteps", "prediction", "min_snr_gamma")),
+    ("Classes", ("conditioning", "label_dropout")),
+    ("Diffusion", ("schedule", "timesteps", "prediction", "min_snr_gamma", "loss", "learned_variance", "vlb_weight")),
     ("Optimisation", ("lr", "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "seed")),
     ("Hardware", ("precision", "channels_last", "compile", "workers", "cpu_threads")),
     ("Outputs", ("log_every", "checkpoint_every", "keep_last", "num_sample_images", "sample_steps")),

@@ -3,6 +3,9 @@
 A folder is scanned in the background (``core.data.iter_scan`` in a superqt worker):
 thumbnails appear as files are checked, then a summary (usable count, colour or
 grayscale, sizes, Pillow modes) and the skipped files with the reason for each.
+A labelled folder (a subfolder per class, ``core.data.labels``) and the demo digits also show their
+classes: each with its count and a few thumbnails, and warnings about classes with too few images or
+none usable (training with classes is then refused), or images outside the class folders.
 """
 
 from __future__ import annotations
@@ -35,15 +38,18 @@ from PySide6.QtWidgets import (
 from superqt.utils import GeneratorWorker
 
 from ....core.data import DEMO_DIGITS_COUNT as DEMO_COUNT
-from ....core.data import DEMO_SOURCE
+from ....core.data import DEMO_SOURCE, class_of
 from ....core.errors import InputError
 from ....core.paths import resource_path
 
-__all__ = ["DEMO_SOURCE", "DatasetChoice", "DatasetView", "scan_batches", "demo_thumbnails", "folder_from_mime"]
+__all__ = ["DEMO_SOURCE", "DatasetChoice", "DatasetView", "scan_batches", "demo_thumbnails", "folder_from_mime",
+           "class_strip"]
 
 #: thumbnails shown at most; the counts always cover the whole folder
 MAX_THUMBNAILS = 400
 THUMB_SIZE = 64
+#: thumbnails per class in the class table, and their side there
+CLASS_EXAMPLES, CLASS_THUMB = 4, 28
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,25 @@ def demo_thumbnails(count: int = 120, scale: int = 4) -> list[np.ndarray]:
         tile = sheet[row * 8:(row + 1) * 8, col * 8:(col + 1) * 8]
         tiles.append(np.ascontiguousarray(np.kron(tile, np.ones((scale, scale), dtype=np.uint8))))
     return tiles
+
+
+def class_strip(thumbnails: list[np.ndarray], side: int = CLASS_THUMB, gap: int = 2) -> np.ndarray:
+    """A few thumbnails (uint8 (h, w, C)) side by side, each fitted into ``side``² (RGB, transparent-free)."""
+    from PIL import Image
+
+    strip = np.full((side, CLASS_EXAMPLES * (side + gap) - gap, 3), 0, np.uint8)
+    for k, thumb in enumerate(thumbnails[:CLASS_EXAMPLES]):
+        pixels = np.asarray(thumb)
+        pixels = pixels[:, :, 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
+        image = Image.fromarray(pixels).convert("RGB")
+        image.thumbnail((side, side), Image.Resampling.NEAREST if image.width < side else Image.Resampling.BILINEAR)
+        if image.width < side and image.height < side:  # tiny digits: enlarge with crisp pixels
+            factor = max(1, side // max(image.width, image.height))
+            image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+        tile = np.asarray(image)
+        y, x = (side - tile.shape[0]) // 2, k * (side + gap) + (side - tile.shape[1]) // 2
+        strip[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+    return strip
 
 
 def folder_from_mime(mime) -> str | None:
@@ -178,6 +203,19 @@ class DatasetView(QWidget):
         self.thumbnails.setMinimumHeight(120)
         self.thumbnails.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
+        self.classes_label = QLabel("")
+        self.classes_label.setWordWrap(True)
+        self.classes_label.setTextFormat(Qt.TextFormat.RichText)
+        self.classes_label.setVisible(False)
+        self.classes = QTreeWidget()
+        self.classes.setHeaderLabels(["Class", "Images", "Examples"])
+        self.classes.setRootIsDecorated(False)
+        self.classes.setIconSize(QSize(CLASS_EXAMPLES * (CLASS_THUMB + 2), CLASS_THUMB))
+        self.classes.setColumnWidth(0, 110)
+        self.classes.setColumnWidth(1, 60)
+        self.classes.setMaximumHeight(170)
+        self.classes.setVisible(False)
+
         self.skipped = QTreeWidget()
         self.skipped.setHeaderLabels(["Skipped file", "Reason"])
         self.skipped.setRootIsDecorated(False)
@@ -195,6 +233,8 @@ class DatasetView(QWidget):
         layout.addWidget(self.scan_progress)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.details_label)
+        layout.addWidget(self.classes_label)
+        layout.addWidget(self.classes)
         layout.addWidget(self.thumbnails, 1)
         layout.addWidget(self.skipped)
 
@@ -239,8 +279,15 @@ class DatasetView(QWidget):
         self.path_label.setText("Built-in dataset: handwritten digits (UCI / scikit-learn, CC BY 4.0)")
         for tile in demo_thumbnails():
             self._add_thumbnail(tile, "digit")
-        self.summary_label.setText(f"<b>{DEMO_COUNT:,} usable images</b>, grayscale")
+        self.summary_label.setText(f"<b>{DEMO_COUNT:,} usable images in 10 classes</b>, grayscale")
         self.details_label.setText("All 8×8 px, mode L. Train at 8 or 16 px (upscaled).")
+        from ....core.data import demo_labels
+
+        labels = demo_labels()
+        tiles = demo_thumbnails(count=DEMO_COUNT, scale=1)
+        examples = {name: [tiles[i] for i in np.flatnonzero(labels.labels == k)[:CLASS_EXAMPLES]]
+                    for k, name in enumerate(labels.names)}
+        self._show_classes(labels, examples, "the digits 0–9")
         self._set_choice(DatasetChoice(DEMO_SOURCE, DEMO_COUNT, 1))
 
     # -- folder scan ----------------------------------------------------------------------------
@@ -298,6 +345,14 @@ class DatasetView(QWidget):
         report = ScanReport.from_progress(folder, self._items)
         self.summary_label.setText(f"<b>{report.summary()}</b>")
         self.details_label.setText(self._describe(report))
+        classes = report.classes
+        if classes is not None:
+            examples: dict[str, list] = {}
+            for item in self._items:
+                name = class_of(item.path, report.root) if item.usable and item.thumbnail is not None else None
+                if name is not None and len(examples.setdefault(name, [])) < CLASS_EXAMPLES:
+                    examples[name].append(item.thumbnail)
+            self._show_classes(classes, examples, "one per subfolder")
         if report.num_usable == 0:
             message = f"None of the {len(report.skipped)} image files in {folder} can be read; see the reasons below."
             self.scanFailed.emit(message)
@@ -322,11 +377,39 @@ class DatasetView(QWidget):
             parts.append(f"first {MAX_THUMBNAILS} shown")
         return "; ".join(parts)
 
+    def _show_classes(self, classes, examples: dict[str, list], where: str) -> None:
+        """The class table (name, count, a few thumbnails) and what to watch out for, in the theme's warning colour."""
+        import html
+
+        from ... import theme
+
+        self.classes.clear()
+        few = set(classes.few_images())
+        for name, count in zip(classes.names, classes.counts):
+            item = QTreeWidgetItem([name, f"{count:,}", ""])
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if examples.get(name):
+                item.setIcon(2, _icon(class_strip(examples[name])))
+            if count == 0 or name in few:
+                item.setToolTip(0, "no usable image" if count == 0 else "few images: the model can hardly learn it")
+                item.setForeground(1, theme.plot_color(1))
+            self.classes.addTopLevelItem(item)
+        self.classes.setVisible(classes.complete)
+        head = (f"<b>{classes.num_classes} classes</b> ({where}): the run learns to draw the class asked for, "
+                "unless Classes is set to none." if classes.complete else "")
+        warnings = "".join(f"<br><span style='color:{theme.colors().warning}'>⚠ {html.escape(text)}</span>"
+                           for text in classes.warnings())
+        self.classes_label.setText((head + warnings).removeprefix("<br>"))
+        self.classes_label.setVisible(bool(head or warnings))
+
     # -- widgets -------------------------------------------------------------------------------
     def _reset_report(self) -> None:
         self._items = []
         self._thumbnails_shown = 0
         self.thumbnails.clear()
+        self.classes.clear()
+        self.classes.setVisible(False)
+        self.classes_label.setVisible(False)
         self.skipped.clear()
         self.skipped.setVisible(False)
         self.summary_label.setText("")

@@ -17,7 +17,7 @@ from .config_fields import GROUPS, FieldEditor, editable_fields
 __all__ = ["SettingsForm", "PRESETS", "describe_device"]
 
 #: Everyday fields, shown above the advanced section (device has its own combo).
-BASIC_FIELDS = ("image_size", "batch_size", "steps", "sample_every")
+BASIC_FIELDS = ("image_size", "conditioning", "batch_size", "steps", "sample_every")
 
 #: The panel's presets: complete starting points, each a set of TrainConfig values.
 PRESETS: dict[str, dict[str, Any]] = {
