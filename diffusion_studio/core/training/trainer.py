@@ -170,7 +170,13 @@ class Trainer:
 
     @property
     def bucket_losses(self) -> np.ndarray:
-        return self.buckets.values.copy()
+        """The recent loss per t-bucket (:class:`~diffusion_studio.core.losses.BucketLosses`)."""
+        return self.buckets.values
+
+    @property
+    def recent_loss(self) -> float:
+        """The same window's loss over all t: what the bucket losses average to."""
+        return self.buckets.overall
 
     @property
     def scales_loss(self) -> bool:
@@ -280,7 +286,9 @@ class Trainer:
             output = self._forward(x_t, t)
         per_sample = (output.float() - target).pow(2).mean(dim=(1, 2, 3))
         weights = min_snr_weights(self._snr[t], config.min_snr_gamma, config.prediction)
-        loss = (per_sample * weights).mean() if weights is not None else per_sample.mean()
+        if weights is not None:
+            per_sample = per_sample * weights  # the loss is their mean; the buckets show the same terms
+        loss = per_sample.mean()
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(config.lr, config.lr_schedule, config.warmup_steps, config.steps, self._step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -306,12 +314,17 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def record_losses(self, updates: Sequence[Update]) -> None:
-        """Fold the per-sample losses of logged steps into the per-t-bucket curve (copied to the CPU first)."""
+        """Fold the per-sample losses of these steps, in order, into the recent loss per t-bucket.
+
+        They are copied to the CPU together (one synchronisation per log line, not per step).
+        """
         if not updates:
             return
         t = torch.cat([u.t for u in updates]).cpu().numpy()
         losses = torch.cat([u.per_sample_loss for u in updates]).float().cpu().numpy().astype(np.float64)
-        self.buckets.update(t, losses)
+        ends = np.cumsum([len(u.t) for u in updates])
+        for step_t, step_losses in zip(np.split(t, ends[:-1]), np.split(losses, ends[:-1])):
+            self.buckets.add_step(step_t, step_losses)
 
     def sample_grid(self) -> np.ndarray:
         """An EMA sample grid as uint8 (H, W, C), also written to ``samples/step_XXXXXX.png``."""
