@@ -8,10 +8,12 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Progress", "TrainingError", "EVENTS", "NUM_LOSS_BUCKETS"]
+__all__ = ["Progress", "TrainingError", "EVENTS", "NUM_LOSS_BUCKETS", "LOSS_WINDOW_STEPS"]
 
 #: The loss is also tracked in this many equal slices of t = 0 … T-1 (which t are hard).
 NUM_LOSS_BUCKETS = 10
+#: … over an exponential window of about this many recent steps (``Progress.bucket_losses``, ``recent_loss``).
+LOSS_WINDOW_STEPS = 100
 
 #: ``Progress.event`` values, in the order a run produces them:
 #: "start" once (the data and the step training starts from), then "step" every ``log_every``

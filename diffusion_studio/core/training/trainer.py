@@ -29,7 +29,7 @@ from ..schedules import NoiseSchedule, make_schedule
 from ..unet import UNet, validate_config
 from .budget import check_training_fits, default_batch_size, estimate_training_memory
 from .previews import preview_grid, sample_images, save_preview
-from .progress import NUM_LOSS_BUCKETS, TrainingError
+from .progress import LOSS_WINDOW_STEPS, NUM_LOSS_BUCKETS, TrainingError
 from .run_folder import RunFolder
 from .setup import RunPlan, choose_precision, model_config_for, prepare_data, resume_run_folder, run_config
 
@@ -128,7 +128,7 @@ class Trainer:
                                            fused=fused or None, foreach=None if fused else True)
         scaler_device = "cuda" if self.device.type == "cuda" else "cpu"  # fp16 (and so the scaler) is CUDA-only
         self.scaler = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
-        self.buckets = BucketLosses(self.schedule.num_timesteps, NUM_LOSS_BUCKETS)
+        self.buckets = BucketLosses(self.schedule.num_timesteps, NUM_LOSS_BUCKETS, LOSS_WINDOW_STEPS)
         self._step = 0
         if checkpoint is not None:
             self._restore(checkpoint)
