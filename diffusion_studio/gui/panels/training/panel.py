@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 from superqt.utils import FunctionWorker
 
 from ....core import paths
@@ -86,7 +86,7 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._scrolling(self.dataset_view), "Data")
-        self.tabs.addTab(self._scrolling(self.settings_form, right_margin=12), "Settings")
+        self.tabs.addTab(self._scrolling_form(self.settings_form), "Settings")
         self.tabs.addTab(self._scrolling(self.runs_list), "Runs")
         self.tabs.setMinimumWidth(330)
 
@@ -138,13 +138,28 @@ class TrainingPanel(QWidget):
             QTimer.singleShot(1000, self.settings_form.detect_devices)
 
     @staticmethod
-    def _scrolling(widget: QWidget, right_margin: int = 4) -> QWidget:
+    def _scrolling(widget: QWidget) -> QWidget:
+        """``widget`` fills the tab, shrinks to its minimum, and scrolls below that (a list that can give up height)."""
         holder = QWidget()
         layout = QVBoxLayout(holder)
-        layout.setContentsMargins(4, 8, right_margin, 4)
+        layout.setContentsMargins(4, 8, 4, 4)
         layout.addWidget(widget)
         area = ScrollPanel(holder)
         area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return area
+
+    @staticmethod
+    def _scrolling_form(widget: QWidget) -> QWidget:
+        """A form at its natural height for the width, scrolled (it has nothing to give up)."""
+        holder = QWidget()
+        layout = QVBoxLayout(holder)
+        layout.setContentsMargins(4, 4, 12, 4)
+        layout.addWidget(widget)
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QScrollArea.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setWidget(holder)
         return area
 
     # -- public API (main window, tests) -----------------------------------------------------
