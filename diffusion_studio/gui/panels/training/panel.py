@@ -86,7 +86,7 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._scrolling(self.dataset_view), "Data")
-        self.tabs.addTab(self._scrolling_form(self.settings_form), "Settings")
+        self.tabs.addTab(self._scrolling(self.settings_form, shrinks=False), "Settings")
         self.tabs.addTab(self._scrolling(self.runs_list), "Runs")
         self.tabs.setMinimumWidth(330)
 
@@ -138,28 +138,21 @@ class TrainingPanel(QWidget):
             QTimer.singleShot(1000, self.settings_form.detect_devices)
 
     @staticmethod
-    def _scrolling(widget: QWidget) -> QWidget:
-        """``widget`` fills the tab, shrinks to its minimum, and scrolls below that (a list that can give up height)."""
+    def _scrolling(widget: QWidget, *, shrinks: bool = True) -> QWidget:
+        """``widget`` in a tab that scrolls: one that ``shrinks`` fills the tab down to its minimum (a list gives
+        up height first); a form keeps its natural height for the width."""
         holder = QWidget()
         layout = QVBoxLayout(holder)
-        layout.setContentsMargins(4, 8, 4, 4)
+        layout.setContentsMargins(4, 8, 4 if shrinks else 12, 4)
         layout.addWidget(widget)
-        area = ScrollPanel(holder)
+        if shrinks:
+            area = ScrollPanel(holder)
+        else:
+            area = QScrollArea()
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setWidget(holder)
         area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        return area
-
-    @staticmethod
-    def _scrolling_form(widget: QWidget) -> QWidget:
-        """A form at its natural height for the width, scrolled (it has nothing to give up)."""
-        holder = QWidget()
-        layout = QVBoxLayout(holder)
-        layout.setContentsMargins(4, 4, 12, 4)
-        layout.addWidget(widget)
-        area = QScrollArea()
-        area.setWidgetResizable(True)
-        area.setFrameShape(QScrollArea.Shape.NoFrame)
-        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        area.setWidget(holder)
         return area
 
     # -- public API (main window, tests) -----------------------------------------------------
