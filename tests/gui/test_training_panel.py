@@ -155,7 +155,7 @@ def test_train_pause_resume_stop_then_continue_the_run(qtbot, panel, monkeypatch
     panel.resume()
     assert panel.training_state == "training"
     qtbot.waitUntil(lambda: panel.plots.num_points > points, timeout=20_000)
-    after = updates[updates.index(paused[0]) + 1:]
+    after = updates[next(i for i, u in enumerate(updates) if u is paused[0]) + 1:]  # (== compares arrays)
     assert after and all(u.step >= paused[0].step for u in after)
     assert min(u.steps.min() for u in after if len(u.steps)) > paused[0].step  # no step twice, none lost
 
@@ -252,7 +252,7 @@ def test_picking_a_preset_changes_its_fields_and_says_which(qtbot):
     assert form.editors["batch_size"].widget.value() == 128 and form.editors["image_size"].widget.value() == 32
     assert form.editors["seed"].widget.value() == 7
     note = form.preset_note.text()
-    assert form.preset_note.isVisible() and "Batch size 32 → 128" in note and "Image size (px) 16 → 32" in note
+    assert form.preset_note.isVisible() and "Batch size 64 → 128" in note and "Image size (px) 16 → 32" in note
     assert {"batch_size", "image_size", "lr"} <= set(form.highlighted_fields())
     form.editors["batch_size"].widget.setValue(64)  # an edit: Custom, and the marks go
     assert form.preset_name == "Custom" and not form.highlighted_fields() and not form.preset_note.isVisible()

@@ -141,12 +141,12 @@ def _run(trainer: Trainer, should_stop: Callable[[], bool], should_pause: Callab
     stopped = out_of_time = False
     skipped_in_a_row = 0
     cadence = PreviewCadence(config.sample_every, config.first_samples_after, config.steps)
-    deadline = clock.started + config.max_minutes * 60 if config.max_minutes else None
+    time_limit_s = config.max_minutes * 60 if config.max_minutes else None  # of training time: pauses do not count
     while trainer.step < config.steps:
         if dist.any(should_stop(), device):
             stopped = True
             break
-        if deadline is not None and dist.any(time.perf_counter() > deadline, device):
+        if time_limit_s is not None and dist.any(clock.elapsed > time_limit_s, device):
             out_of_time = True
             break
         if should_pause():
