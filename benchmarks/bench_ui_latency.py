@@ -43,7 +43,7 @@ SCRUB_MS = 33
 
 def train_config(out: str):
     from diffusion_studio.core.training import TrainConfig
-    from diffusion_studio.gui.panels.training.settings_form import PRESETS
+    from diffusion_studio.core.training.config import TRAINING_PRESETS as PRESETS
 
     # log_every=1: a progress event per step in both phases, so throughput is timed to the step
     return TrainConfig(out=out, demo=True, **{**PRESETS[PRESET], **BENCH_OVERRIDES})
@@ -146,7 +146,7 @@ def run_gui(seconds: float, idle_seconds: float, in_thread: bool = False, scrub_
     from PySide6.QtCore import QEventLoop, QTimer
 
     from diffusion_studio.gui.app import build_main_window, create_application
-    from diffusion_studio.gui.panels.training.settings_form import PRESETS
+    from diffusion_studio.core.training.config import TRAINING_PRESETS as PRESETS
 
     app = create_application()  # noqa: F841 (kept alive)
     window = build_main_window()

@@ -63,6 +63,7 @@ VALUES = {
     "--threads": _numbers(1, 2, 0, 100_000),
     "--log-every": _numbers(1, 2, 0),
     "--sample-every": _numbers(1, 1000, 0),
+    "--first-samples-after": _numbers(0, 0.5, -1, float("inf")),
     "--checkpoint-every": _numbers(1, 1000, 0),
     "--keep-last": _numbers(1, 3, 0, 1001),
     "--num-samples": _numbers(1, 4, 0, 257),

@@ -201,3 +201,26 @@ def test_pause_holds_training_between_steps(tmp_path):
     # 3 polls that train + 1 that enters the pause + 3 waiting inside it (the last says go on).
     assert len(polls) == 3 + 1 + 3
     assert events[-1].event == "done" and events[-1].step == 3
+    assert [(e.event, e.step) for e in events if e.event == "paused"] == [("paused", 1)]  # said once, when it began
+
+
+def test_paused_time_is_not_training_time(tmp_path, monkeypatch):
+    """A pause of 40 minutes (a clock that only moves while the loop sleeps) is left out of elapsed_s."""
+    import time
+    from types import SimpleNamespace
+
+    from diffusion_studio.core.training import loop
+
+    now = [0.0]
+    clock = SimpleNamespace(perf_counter=lambda: now[0], time=time.time,
+                            sleep=lambda seconds: now.__setitem__(0, now[0] + 1200.0))
+    monkeypatch.setattr(loop, "time", clock)
+    polls = []
+
+    def should_pause():
+        polls.append(1)
+        return len(polls) in (2, 3, 4)  # enters the pause, then sleeps twice
+
+    events = list(train(tiny_config(tmp_path / "run", steps=3), should_pause=should_pause))
+    assert now[0] == 2400.0
+    assert all(e.elapsed_s == 0.0 for e in events)

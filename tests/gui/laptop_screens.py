@@ -7,7 +7,8 @@ person could not reach there. ``tests/gui/test_laptop_screens.py`` starts it and
 The first screen is the primary: the first launch opens there. Reachable means: every button,
 spin box and combo box of every panel (each dock raised, each tab picked) and dialog is shown
 whole on the screen at no less than its minimum size, or sits in a scroll area that is itself
-on screen.
+on screen. The Train dock, as the default layout gives it, must also show its Start/Pause/Stop
+buttons, the progress bar and the loss plot without scrolling.
 """
 
 from __future__ import annotations
@@ -160,6 +161,28 @@ def check_window(app, window, screen, where: str) -> list[str]:
     return problems
 
 
+def train_panel_problems(app, window, where: str) -> list[str]:
+    """The Train dock as it opens: its controls and the loss plot shown whole, without scrolling the dock."""
+    dock = window.docks["training"]
+    dock.show()
+    dock.raise_()
+    settle(app)
+    panel, area = window.training_panel, dock.widget()
+    problems = []
+    if panel.minimumSizeHint().height() > area.viewport().height():
+        problems.append(f"{where} Train: the panel needs {panel.minimumSizeHint().height()} px, the dock gives it "
+                        f"{area.viewport().height()}: it scrolls")
+    loss_plot = panel.plots.graphics
+    for widget in (panel.controls.start_button, panel.controls.pause_button, panel.controls.stop_button,
+                   panel.controls.bar, loss_plot):
+        full, shown = _global_rect(widget), _shown_rect(area.viewport()) & _global_rect(widget)
+        if shown != full:
+            problems.append(f"{where} Train: {describe(widget)} is not shown whole without scrolling ({shown} of {full})")
+    if loss_plot.height() < 120:
+        problems.append(f"{where} Train: the loss plot is only {loss_plot.height()} px high")
+    return problems
+
+
 def check_dialog(app, dialog, screen, where: str) -> list[str]:
     dialog.show()
     settle(app)
@@ -223,6 +246,7 @@ def main() -> int:
             settle(app, until=lambda w=window, s=screen: bool(w.docks) and w.screen() is s)
         settle(app)
         report["problems"] += check_window(app, window, screen, where)
+        report["problems"] += train_panel_problems(app, window, where)
         report["problems"] += combo_popup_problems(app, window.forward_panel.schedule_combo, screen,
                                                    f"{where} forward Schedule box")
         for name, open_dialog in _dialogs(window):

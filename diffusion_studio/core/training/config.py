@@ -45,7 +45,7 @@ from ..validation import (
 
 __all__ = [
     "TrainConfig", "SettingSpec", "SETTINGS", "PRECISIONS", "LR_SCHEDULES", "MODEL_PRESETS", "RESUME_OVERRIDABLE",
-    "CONDITIONING_CHOICES", "LOSS_TYPES", "flag_labels", "form_labels",
+    "CONDITIONING_CHOICES", "LOSS_TYPES", "flag_labels", "form_labels", "TRAINING_PRESETS", "matching_preset",
 ]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -61,7 +61,8 @@ MODEL_PRESETS = ("auto", "cpu-tiny", "gpu-small", "ddpm-cifar")
 #: ran out of memory can go on with a smaller one.
 RESUME_OVERRIDABLE = (
     "steps", "max_minutes", "batch_size", "device", "precision", "channels_last", "compile", "workers", "cpu_threads",
-    "sample_every", "checkpoint_every", "log_every", "keep_last", "num_sample_images", "sample_steps", "resume",
+    "sample_every", "first_samples_after", "checkpoint_every", "log_every", "keep_last", "num_sample_images",
+    "sample_steps", "resume",
 )
 
 Timesteps = Annotated[int, Field(ge=2, le=MAX_TIMESTEPS)]
@@ -171,6 +172,10 @@ class TrainConfig(BaseModel):
     # outputs
     log_every: PositiveInt = _setting(10, "steps between metrics.jsonl lines", "Log every (steps)", OUTPUTS)
     sample_every: PositiveInt = _setting(500, "steps between EMA sample grids", "Samples every (steps)", OUTPUTS)
+    first_samples_after: NonNegativeFloat = _setting(
+        10.0, "seconds of training before the first EMA sample grid; more follow after 2, 4, 8 … times that, until "
+              "the first --sample-every grid (0: grids only every --sample-every steps)", "First samples after (s)",
+        OUTPUTS, metavar="SECONDS")
     checkpoint_every: PositiveInt = _setting(1000, "steps between checkpoints", "Checkpoint every (steps)", OUTPUTS)
     keep_last: KeepLast = _setting(3, "checkpoint folders to keep", "Checkpoints kept", OUTPUTS)
     num_sample_images: SampleImages = _setting(16, "images in each sample grid", "Sample images", OUTPUTS,
@@ -317,6 +322,46 @@ def _spec(name: str, info) -> SettingSpec:
 
 #: Every field of TrainConfig, in definition order, as the CLI and the form build them.
 SETTINGS: tuple[SettingSpec, ...] = tuple(_spec(name, info) for name, info in TrainConfig.model_fields.items())
+
+
+# ---------------------------------------------------------------------------- the app's presets
+
+#: The model-size fields a preset leaves to its model preset (``None``: the preset's own value).
+_MODEL_SIZE_FROM_PRESET = dict(base_channels=None, channel_mults=None, num_res_blocks=None,
+                               attention_resolutions=None, dropout=None)
+
+#: Complete starting points of the Settings tab, by the name it shows: each a set of TrainConfig values.
+#: "CPU tiny" is sized for a laptop's CPU: a whole run in about three minutes of one core, recognisable
+#: demo digits after two (benchmarks/bench_demo_quality.py; a high learning rate that decays over the
+#: short run beat 2e-4 held constant); the others for a GPU.
+TRAINING_PRESETS: dict[str, dict[str, Any]] = {
+    "CPU tiny": dict(
+        preset="cpu-tiny", **_MODEL_SIZE_FROM_PRESET, device="cpu", image_size=16, batch_size=64, steps=1000,
+        lr=1e-3, lr_schedule="cosine", warmup_steps=50, schedule="cosine", timesteps=1000, ema_decay=0.995,
+        sample_every=250, checkpoint_every=250, num_sample_images=16, sample_steps=25, precision="auto",
+    ),
+    "GPU small": dict(
+        preset="gpu-small", **_MODEL_SIZE_FROM_PRESET, device="auto", image_size=32, batch_size=128, steps=20_000,
+        lr=2e-4, lr_schedule="constant", warmup_steps=500, schedule="cosine", timesteps=1000, ema_decay=0.999,
+        sample_every=1000, checkpoint_every=2000, num_sample_images=16, sample_steps=25, precision="auto",
+    ),
+    # Ho et al. 2020, CIFAR-10: linear β, T=1000, lr 2e-4 with 5000 warm-up steps, batch 128,
+    # EMA 0.9999, dropout 0.1, 800k steps.
+    "GPU DDPM-CIFAR": dict(
+        preset="ddpm-cifar", **_MODEL_SIZE_FROM_PRESET, device="auto", image_size=32, batch_size=128,
+        steps=800_000, lr=2e-4, lr_schedule="constant", warmup_steps=5000, schedule="linear", timesteps=1000,
+        ema_decay=0.9999, sample_every=5000, checkpoint_every=5000, num_sample_images=16, sample_steps=50,
+        precision="auto", grad_clip=1.0,
+    ),
+}
+
+
+def matching_preset(values: Mapping[str, Any]) -> str | None:
+    """The name of the preset whose every field ``values`` has (fields it does not set do not count), or None."""
+    for name, preset in TRAINING_PRESETS.items():
+        if all(key in values and values[key] == value for key, value in preset.items()):
+            return name
+    return None
 
 
 def flag_labels() -> dict[str, str]:

@@ -12,8 +12,10 @@ How problems surface (the GUI shows the message, the CLI prints it):
   an infinite gradient is an overflow: the gradient scaler skips that update, lowers its scale
   and training goes on; neither the EMA nor the step counter moves.)
 
-``should_stop()`` / ``should_pause()`` are polled between steps; a stop saves a checkpoint and
-yields ``event="stopped"``.
+``should_stop()`` / ``should_pause()`` are polled between steps; a pause yields ``event="paused"``
+once and waits (its time is not training time: ``elapsed_s`` and the throughput leave it out); a
+stop saves a checkpoint and yields ``event="stopped"``. EMA sample grids come when
+:class:`~.cadence.PreviewCadence` says (early by the clock, then every ``sample_every`` steps).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from ..checkpoint import append_metrics
 from ..device import tuned_backends
 from ..distributed import DistContext
+from .cadence import PreviewCadence
 from .config import TrainConfig
 from .progress import Progress, TrainingError
 from .run_folder import RunFolder
@@ -42,10 +45,12 @@ MAX_SKIPPED_UPDATES = 50
 
 
 class _Clock:
-    """Throughput of training only (sampling and saving excluded) over the last log window."""
+    """Throughput of training only (sampling and saving excluded) over the last log window; the
+    session's training time (pauses excluded)."""
 
     def __init__(self, start_step: int):
         self.started = time.perf_counter()
+        self.paused_s = 0.0
         self.window_start, self.window_step, self.excluded = self.started, start_step, 0.0
         self.steps_per_s = 0.0
         self.busy_s_per_step = 0.0
@@ -53,7 +58,8 @@ class _Clock:
     def exclude(self, seconds: float) -> None:
         self.excluded += seconds
 
-    def restart(self, step: int) -> None:
+    def resume_after_pause(self, step: int, paused_s: float) -> None:
+        self.paused_s += paused_s
         self.window_start, self.window_step, self.excluded = time.perf_counter(), step, 0.0
 
     def tick(self, step: int) -> None:
@@ -67,7 +73,7 @@ class _Clock:
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return time.perf_counter() - self.started - self.paused_s
 
 
 def train(config: TrainConfig, should_stop: Callable[[], bool] | None = None,
@@ -110,13 +116,19 @@ def _run(trainer: Trainer, should_stop: Callable[[], bool], should_pause: Callab
         eta = remaining * clock.busy_s_per_step if clock.busy_s_per_step else float("nan")
         return Progress(trainer.step, config.steps, last_loss, last_lr, clock.steps_per_s * images_per_step, eta,
                         clock.elapsed, trainer.bucket_losses, grid, trainer.memory_in_use(), event, message,
-                        str(trainer.run_dir))
+                        str(trainer.run_dir), trainer.recent_loss)
 
     def timed(action):
         began = time.perf_counter()
         result = action()
         clock.exclude(time.perf_counter() - began)
         return result
+
+    def sample_event() -> Progress:
+        began = clock.elapsed
+        grid = timed(trainer.sample_grid)
+        cadence.taken(trainer.step, began, clock.elapsed - began)
+        return progress("sample", f"samples at step {trainer.step}", grid)
 
     def checkpoint_event(event: str = "checkpoint", message: str = "") -> Progress | None:
         folder = timed(trainer.save)
@@ -128,18 +140,21 @@ def _run(trainer: Trainer, should_stop: Callable[[], bool], should_pause: Callab
     yield progress("start", f"{verb} on {trainer.data_summary}")
     stopped = out_of_time = False
     skipped_in_a_row = 0
-    deadline = clock.started + config.max_minutes * 60 if config.max_minutes else None
+    cadence = PreviewCadence(config.sample_every, config.first_samples_after, config.steps)
+    time_limit_s = config.max_minutes * 60 if config.max_minutes else None  # of training time: pauses do not count
     while trainer.step < config.steps:
         if dist.any(should_stop(), device):
             stopped = True
             break
-        if deadline is not None and dist.any(time.perf_counter() > deadline, device):
+        if time_limit_s is not None and dist.any(clock.elapsed > time_limit_s, device):
             out_of_time = True
             break
         if should_pause():
+            yield progress("paused", f"paused at step {trainer.step}")
+            began = time.perf_counter()
             while should_pause() and not should_stop():
                 time.sleep(_PAUSE_POLL_S)
-            clock.restart(trainer.step)
+            clock.resume_after_pause(trainer.step, time.perf_counter() - began)
             continue
         try:
             update = trainer.compute_update()
@@ -175,12 +190,11 @@ def _run(trainer: Trainer, should_stop: Callable[[], bool], should_pause: Callab
             if dist.is_main:
                 _log(trainer, {"step": step, "loss": loss_value, "lr": last_lr, "images_per_s": event.images_per_s,
                                "time": time.time(), "elapsed_s": event.elapsed_s, "grad_norm": norm_value,
-                               "bucket_losses": event.bucket_losses.tolist(),
+                               "bucket_losses": event.bucket_losses.tolist(), "recent_loss": event.recent_loss,
                                **{name: float(value) for name, value in update.terms.items()}})
             yield event
-        if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
-            grid = timed(trainer.sample_grid)
-            yield progress("sample", f"samples at step {step}", grid)
+        if dist.is_main and cadence.due(step, clock.elapsed):
+            yield sample_event()
         if step % config.checkpoint_every == 0 and step != config.steps:
             event = checkpoint_event()
             if event is not None:
@@ -190,8 +204,8 @@ def _run(trainer: Trainer, should_stop: Callable[[], bool], should_pause: Callab
         yield checkpoint_event("stopped", f"stopped at step {trainer.step}; continue with --resume")
         return
     if out_of_time:
-        if dist.is_main and trainer.step % config.sample_every:
-            yield progress("sample", f"samples at step {trainer.step}", timed(trainer.sample_grid))
+        if dist.is_main and cadence.last_step != trainer.step:
+            yield sample_event()
         yield checkpoint_event("done", f"time limit of {config.max_minutes:g} min reached at step {trainer.step}; "
                                        f"--resume continues it")
         return

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 _SPAWN = multiprocessing.get_context("spawn")  # fork is unsafe in a process with Qt and torch threads
 
 #: events that are sent to the GUI at once, whatever the throttle says
-URGENT_EVENTS = frozenset({"start", "sample", "checkpoint", "done", "stopped", "error"})
+URGENT_EVENTS = frozenset({"start", "sample", "checkpoint", "paused", "done", "stopped", "error"})
 
 
 class TrainingControl:
@@ -109,6 +109,8 @@ class TrainingUpdate:
     gpu_memory_bytes: int
     event: str
     message: str
+    #: the recent loss over all t, the same window as ``bucket_losses`` (their weighted mean)
+    recent_loss: float = float("nan")
 
 
 def _detached(array: Any, dtype) -> np.ndarray | None:
@@ -149,6 +151,7 @@ class _Batch:
             gpu_memory_bytes=int(progress.gpu_memory_bytes or 0),
             event=progress.event,
             message=progress.message,
+            recent_loss=float(progress.recent_loss),
         )
 
 

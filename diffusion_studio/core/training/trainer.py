@@ -32,7 +32,7 @@ from ..schedules import NoiseSchedule, make_schedule
 from ..unet import UNet, validate_config
 from .budget import check_training_fits, default_batch_size, estimate_training_memory
 from .previews import preview_classes, preview_grid, sample_images, save_preview
-from .progress import NUM_LOSS_BUCKETS, TrainingError
+from .progress import LOSS_WINDOW_STEPS, NUM_LOSS_BUCKETS, TrainingError
 from .run_folder import RunFolder
 from .setup import RunPlan, choose_precision, model_config_for, prepare_data, resume_run_folder, run_config
 
@@ -140,7 +140,7 @@ class Trainer:
                                            fused=fused or None, foreach=None if fused else True)
         scaler_device = "cuda" if self.device.type == "cuda" else "cpu"  # fp16 (and so the scaler) is CUDA-only
         self.scaler = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
-        self.buckets = BucketLosses(self.schedule.num_timesteps, NUM_LOSS_BUCKETS)
+        self.buckets = BucketLosses(self.schedule.num_timesteps, NUM_LOSS_BUCKETS, LOSS_WINDOW_STEPS)
         self._step = 0
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -183,7 +183,13 @@ class Trainer:
 
     @property
     def bucket_losses(self) -> np.ndarray:
-        return self.buckets.values.copy()
+        """The recent loss per t-bucket (:class:`~diffusion_studio.core.losses.BucketLosses`)."""
+        return self.buckets.values
+
+    @property
+    def recent_loss(self) -> float:
+        """The same window's loss over all t: what the bucket losses average to."""
+        return self.buckets.overall
 
     @property
     def scales_loss(self) -> bool:
@@ -300,7 +306,9 @@ class Trainer:
         prediction = output[:, :self.channels].float()
         per_sample = denoising_loss(prediction, target, config.loss)
         weights = min_snr_weights(self._snr[t], config.min_snr_gamma, config.prediction)
-        loss = (per_sample * weights).mean() if weights is not None else per_sample.mean()
+        if weights is not None:
+            per_sample = per_sample * weights  # the loss is their mean; the buckets show the same terms
+        loss = per_sample.mean()
         terms = {}
         if self._vlb is not None:  # L_hybrid = L_simple + λ·L_vlb, the mean detached in L_vlb
             vlb = self._vlb.loss(prediction, output[:, self.channels:], x0, x_t, t, config.prediction)
@@ -331,12 +339,17 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def record_losses(self, updates: Sequence[Update]) -> None:
-        """Fold the per-sample losses of logged steps into the per-t-bucket curve (copied to the CPU first)."""
+        """Fold the per-sample losses of these steps, in order, into the recent loss per t-bucket.
+
+        They are copied to the CPU together (one synchronisation per log line, not per step).
+        """
         if not updates:
             return
         t = torch.cat([u.t for u in updates]).cpu().numpy()
         losses = torch.cat([u.per_sample_loss for u in updates]).float().cpu().numpy().astype(np.float64)
-        self.buckets.update(t, losses)
+        ends = np.cumsum([len(u.t) for u in updates])
+        for step_t, step_losses in zip(np.split(t, ends[:-1]), np.split(losses, ends[:-1])):
+            self.buckets.add_step(step_t, step_losses)
 
     def sample_grid(self) -> np.ndarray:
         """An EMA sample grid as uint8 (H, W, C), also written to ``samples/step_XXXXXX.png``."""

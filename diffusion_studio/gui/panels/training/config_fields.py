@@ -28,7 +28,8 @@ GROUPS = (
     ("Diffusion", ("schedule", "timesteps", "prediction", "min_snr_gamma", "loss", "learned_variance", "vlb_weight")),
     ("Optimisation", ("lr", "lr_schedule", "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "seed")),
     ("Hardware", ("precision", "channels_last", "compile", "workers", "cpu_threads")),
-    ("Outputs", ("log_every", "checkpoint_every", "keep_last", "num_sample_images", "sample_steps")),
+    ("Outputs", ("first_samples_after", "log_every", "checkpoint_every", "keep_last", "num_sample_images",
+                 "sample_steps")),
 )
 
 _SPIN_MAX = 2_147_483_647  # QSpinBox holds a C int

@@ -1,4 +1,8 @@
-"""Start / pause / resume / stop buttons with a progress bar and the run's speed and times."""
+"""Start / pause / resume / stop buttons with a progress bar and the run's speed and times.
+
+The elapsed time is the engine's training time (pauses left out); the ETA is shown only while the run
+trains — paused it says so, and once the run has stopped it is gone.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,11 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def progress_text(step: int, total: int, images_per_s: float, elapsed_s: float, eta_s: float) -> str:
+def progress_text(step: int, total: int, images_per_s: float, elapsed_s: float, eta_s: float | None) -> str:
+    """The details line; ``eta_s`` None leaves the ETA out (a run that is not training has none)."""
     speed = f"{images_per_s:,.1f} img/s" if images_per_s and math.isfinite(images_per_s) else "– img/s"
-    return (f"step {step:,} / {total:,}   ·   {speed}   ·   elapsed {format_duration(elapsed_s)}"
-            f"   ·   ETA {format_duration(eta_s)}")
+    text = f"step {step:,} / {total:,}   ·   {speed}   ·   elapsed {format_duration(elapsed_s)}"
+    return text if eta_s is None else f"{text}   ·   ETA {format_duration(eta_s)}"
 
 
 class TrainingControls(QWidget):
@@ -39,6 +44,7 @@ class TrainingControls(QWidget):
         super().__init__(parent)
         self._state = "idle"
         self._can_start = False
+        self._progress: tuple | None = None  # (step, total, images/s, elapsed, eta) of the last update
         self.start_button = QPushButton("Start training")
         self.start_button.setToolTip("Train with the settings on the left (Ctrl+Return)")
         self.start_button.setShortcut("Ctrl+Return")
@@ -90,8 +96,8 @@ class TrainingControls(QWidget):
         self._state = state
         idle = state == "idle"
         self.start_button.setEnabled(idle and self._can_start)
-        self.pause_button.setEnabled(state in ("training", "paused"))
-        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.pause_button.setEnabled(state in ("training", "pausing", "paused"))
+        self.pause_button.setText("Resume" if state in ("pausing", "paused") else "Pause")
         self.stop_button.setEnabled(state in ("starting", "training", "pausing", "paused"))
         self.state_label.setText({
             "idle": "Ready", "starting": "Starting…", "training": "Training", "pausing": "Pausing…",
@@ -99,6 +105,7 @@ class TrainingControls(QWidget):
         }[state])
         if state == "starting":
             self.bar.setRange(0, 0)  # busy until the first step arrives
+        self._show_details()
 
     def set_progress(self, step: int, total: int, images_per_s: float, elapsed_s: float, eta_s: float) -> None:
         total = max(int(total), 1)
@@ -106,10 +113,19 @@ class TrainingControls(QWidget):
             self.bar.setRange(0, total)
         self.bar.setValue(min(int(step), total))
         self.bar.setFormat(f"{step:,} / {total:,}")
-        self.details.setText(progress_text(step, total, images_per_s, elapsed_s, eta_s))
+        self._progress = (int(step), total, images_per_s, elapsed_s, eta_s)
+        self._show_details()
+
+    def _show_details(self) -> None:
+        self.details.setVisible(self._progress is not None)  # no empty line above the plots before a run
+        if self._progress is None:
+            return
+        step, total, images_per_s, elapsed_s, eta_s = self._progress
+        self.details.setText(progress_text(step, total, images_per_s, elapsed_s,
+                                           eta_s if self._state == "training" else None))
 
     def _on_pause_clicked(self) -> None:
-        if self._state == "paused":
+        if self._state in ("pausing", "paused"):
             self.resumeClicked.emit()
         else:
             self.pauseClicked.emit()

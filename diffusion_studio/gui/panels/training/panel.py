@@ -19,6 +19,7 @@ from ....core.training.relay import ChildFailed, TrainingControl, TrainingUpdate
 from ...state import AppState
 from ...theme import MARGIN
 from ...widgets.message_strip import MessageStrip
+from ...widgets.scroll_panel import ScrollPanel
 from .controls import TrainingControls, format_duration
 from .dataset_view import DatasetChoice, DatasetView, folder_from_mime
 from .live_plots import LivePlots
@@ -75,24 +76,18 @@ class TrainingPanel(QWidget):
         self.run_label.setProperty("role", "muted")
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_label.setWordWrap(True)
+        self.run_label.hide()  # shown with a text: an empty line would cost a short dock its height
         #: shown in the main window's status bar (permanent widget) while a run is active
         self.status_label = QLabel("")
         self.status_label.setVisible(False)
 
-        settings_scroll = QScrollArea()
-        settings_scroll.setWidgetResizable(True)
-        settings_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        settings_holder = QWidget()
-        holder_layout = QVBoxLayout(settings_holder)
-        holder_layout.setContentsMargins(4, 4, 12, 4)
-        holder_layout.addWidget(self.settings_form)
-        settings_scroll.setWidget(settings_holder)
+        # Each tab scrolls on its own once it cannot shrink further, so a short dock (a laptop) keeps the
+        # controls and the loss plot on the right in view instead of scrolling the whole panel.
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self._padded(self.dataset_view), "Data")
-        self.tabs.addTab(settings_scroll, "Settings")
-        self.tabs.addTab(self._padded(self.runs_list), "Runs")
+        self.tabs.addTab(self._scrolling(self.dataset_view), "Data")
+        self.tabs.addTab(self._scrolling(self.settings_form, shrinks=False), "Settings")
+        self.tabs.addTab(self._scrolling(self.runs_list), "Runs")
         self.tabs.setMinimumWidth(330)
 
         right = QWidget()
@@ -143,12 +138,22 @@ class TrainingPanel(QWidget):
             QTimer.singleShot(1000, self.settings_form.detect_devices)
 
     @staticmethod
-    def _padded(widget: QWidget) -> QWidget:
+    def _scrolling(widget: QWidget, *, shrinks: bool = True) -> QWidget:
+        """``widget`` in a tab that scrolls: one that ``shrinks`` fills the tab down to its minimum (a list gives
+        up height first); a form keeps its natural height for the width."""
         holder = QWidget()
         layout = QVBoxLayout(holder)
-        layout.setContentsMargins(4, 8, 4, 4)
+        layout.setContentsMargins(4, 8, 4 if shrinks else 12, 4)
         layout.addWidget(widget)
-        return holder
+        if shrinks:
+            area = ScrollPanel(holder)
+        else:
+            area = QScrollArea()
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setWidget(holder)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return area
 
     # -- public API (main window, tests) -----------------------------------------------------
     def is_training(self) -> bool:
@@ -192,18 +197,19 @@ class TrainingPanel(QWidget):
         self._worker = worker
         self._set_state("starting")
         verb = "Continuing" if resuming else "Training"
-        self.run_label.setText(f"{verb} run <b>{self._run_dir.name}</b> — {self._run_dir}")
+        self._show_run_text(f"{verb} run <b>{self._run_dir.name}</b> — {self._run_dir}")
         self.state.show_status(f"{verb} {self._run_dir.name}…", 3000)
         worker.start()
         return True
 
     def pause(self) -> None:
+        """Ask the engine to wait after the current step; the state is "paused" once it says it waits."""
         if self._control is not None and self.training_state == "training":
             self._control.request_pause()
-            self._set_state("paused")
+            self._set_state("pausing")
 
     def resume(self) -> None:
-        if self._control is not None and self.training_state == "paused":
+        if self._control is not None and self.training_state in ("pausing", "paused"):
             self._control.request_resume()
             self._set_state("training")
 
@@ -277,13 +283,16 @@ class TrainingPanel(QWidget):
         self.controls.set_progress(update.step, update.total_steps, update.images_per_s, update.elapsed_s,
                                    update.eta_s)
         self.plots.append(update.steps, update.losses, update.lrs, update.gpu_memory_bytes)
-        self.plots.set_bucket_losses(update.bucket_losses)
+        self.plots.set_bucket_losses(update.bucket_losses, update.recent_loss)
         if update.sample_grid is not None:
             self.sample_grid.add_grid(update.step, update.sample_grid)
         if update.event == "error":
             self._show_training_error(update.message or "training stopped with an error")
         elif update.event == "checkpoint":
             self.state.show_status(f"Checkpoint saved at step {update.step:,}", 3000)
+            self.runs_list.refresh()  # the run is listed (as training) from its first checkpoint on
+        elif update.event == "paused" and self.training_state == "pausing":
+            self._set_state("paused")  # the engine waits now (a Resume clicked meanwhile has won)
         self._update_status_label()
         self.progressed.emit(update)
 
@@ -310,12 +319,12 @@ class TrainingPanel(QWidget):
         self._set_state("idle")
         run_dir = self._run_dir
         if self._error_shown:
-            self.run_label.setText("Training stopped with an error (see the message above); "
+            self._show_run_text("Training stopped with an error (see the message above); "
                                    "saved checkpoints are kept.")
         elif update is not None:
             what = "finished" if update.event == "done" else "stopped"
             text = f"Training {what} at step {update.step:,}; saved in {run_dir}"
-            self.run_label.setText(text)
+            self._show_run_text(text)
             self.state.show_status(text, 8000)
         # Start now begins a new run with these settings; continuing is explicit (Runs tab)
         self._set_resume_dir(None)
@@ -324,6 +333,10 @@ class TrainingPanel(QWidget):
             self.runFinished.emit(run_dir)
 
     # -- other handlers ----------------------------------------------------------------------
+    def _show_run_text(self, text: str) -> None:
+        self.run_label.setText(text)
+        self.run_label.setVisible(bool(text))
+
     def _on_run_read(self, run_dir: Path, info: dict) -> None:
         config = info["config"]
         train = dict(config.get("train") or {})
@@ -338,7 +351,7 @@ class TrainingPanel(QWidget):
         self.plots.set_history([r for r in info["metrics"] if int(r.get("step", 0)) <= step])
         self.sample_grid.set_history(info["samples"])
         source = (config.get("dataset") or {}).get("source", "")
-        self.run_label.setText(
+        self._show_run_text(
             f"Continuing run <b>{run_dir.name}</b> from step {step:,} (data: {source or 'as saved'}). "
             "Press Start; choose a dataset to begin a new run instead.")
         self.controls.set_progress(step, int(train.get("steps") or step or 1), 0.0, float("nan"), float("nan"))
@@ -348,7 +361,7 @@ class TrainingPanel(QWidget):
     def _on_dataset_changed(self, choice: DatasetChoice | None) -> None:
         if choice is not None and self._resume_dir is not None and not self.is_training():
             self._set_resume_dir(None)  # a new dataset means a new run
-            self.run_label.setText("")
+            self._show_run_text("")
         self._update_can_start()
 
     def _set_resume_dir(self, run_dir: Path | None) -> None:

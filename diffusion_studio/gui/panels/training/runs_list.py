@@ -1,4 +1,6 @@
-"""Past training runs (folders in the user's runs directory) with their last sample and step."""
+"""Training runs (folders in the user's runs directory) with their last sample and step; a run some
+process trains in right now (its folder is locked: ``core.checkpoint.run_is_locked``) is marked as
+training, and cannot be continued a second time."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from .sample_grid import load_sample_history
 __all__ = ["RunsList", "read_run"]
 
 _PATH_ROLE = Qt.ItemDataRole.UserRole
+_TRAINING_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def read_run(run_dir: Path) -> dict:
@@ -40,11 +43,12 @@ def read_run(run_dir: Path) -> dict:
     }
 
 
-def _list_runs(root: Path) -> list:
-    from ....core.checkpoint import list_runs
+def _list_runs(root: Path) -> list[tuple]:
+    """(RunInfo, training now?) of every run in ``root`` (call in a worker: it imports torch)."""
+    from ....core.checkpoint import list_runs, run_is_locked
 
     try:
-        return list_runs(root)
+        return [(run, run_is_locked(run.path)) for run in list_runs(root)]
     except OSError:
         return []
 
@@ -88,6 +92,7 @@ class RunsList(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._keep: Path | None = None  # the run to select once the background listing returns
+        self._busy = False  # this panel trains: no run may be continued meanwhile
         self.list = QListWidget()
         self.list.setIconSize(QSize(48, 48))
         self.list.setAlternatingRowColors(True)
@@ -161,12 +166,17 @@ class RunsList(QWidget):
 
     def _show_runs(self, runs: list, keep: Path | None) -> None:
         self.list.clear()
-        for run in runs:
+        for run, training in runs:
             step = f"step {run.step:,}" if run.step is not None else "no checkpoint yet"
-            text = f"{run.name}\n{step}   {_age(getattr(run, 'updated', None))}"
-            item = QListWidgetItem(text)
+            when = "● training now" if training else _age(getattr(run, "updated", None))
+            item = QListWidgetItem(f"{run.name}\n{step}   {when}")
             item.setData(_PATH_ROLE, str(run.path))
-            item.setToolTip(str(run.path))
+            item.setData(_TRAINING_ROLE, training)
+            item.setToolTip(f"{run.path}\n(a process is training it)" if training else str(run.path))
+            if training:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
             sample = getattr(run, "last_sample_png", None)
             if sample and Path(sample).is_file():
                 pixmap = QPixmap(str(sample))
@@ -183,6 +193,15 @@ class RunsList(QWidget):
         item = self.list.currentItem()
         return Path(item.data(_PATH_ROLE)) if item is not None and item.isSelected() else None
 
+    def runs(self) -> list[tuple[Path, bool]]:
+        """(folder, training now?) of every run listed, in the list's order."""
+        items = (self.list.item(row) for row in range(self.list.count()))
+        return [(Path(item.data(_PATH_ROLE)), bool(item.data(_TRAINING_ROLE))) for item in items]
+
+    def _selected_is_training(self) -> bool:
+        item = self.list.currentItem()
+        return item is not None and item.isSelected() and bool(item.data(_TRAINING_ROLE))
+
     def set_busy(self, busy: bool) -> None:
         """While a run trains, it cannot be continued a second time."""
         self._busy = busy
@@ -190,14 +209,14 @@ class RunsList(QWidget):
 
     def _update_buttons(self) -> None:
         has_run = self.selected_run() is not None
-        self.continue_button.setEnabled(has_run and not getattr(self, "_busy", False))
+        self.continue_button.setEnabled(has_run and not self._busy and not self._selected_is_training())
         self.sample_button.setEnabled(has_run)
         self.folder_button.setEnabled(has_run)
         self.export_button.setEnabled(has_run and self._export_worker is None)
 
     def _on_continue_clicked(self) -> None:
         run = self.selected_run()
-        if run is not None and not getattr(self, "_busy", False):
+        if run is not None and not self._busy and not self._selected_is_training():
             self.continueRequested.emit(run)
 
     def _on_sample_clicked(self) -> None:

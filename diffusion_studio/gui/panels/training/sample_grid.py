@@ -46,7 +46,7 @@ class SampleGrid(QWidget):
         super().__init__(parent)
         self._history: list[tuple[int, np.ndarray]] = []
         self.view = ImageView("EMA samples", tooltip="Samples drawn with the EMA weights during training")
-        self.view.setMinimumSize(180, 200)
+        self.view.setMinimumSize(140, 100)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setEnabled(False)
         self.slider.setToolTip("Look back at earlier sample grids")

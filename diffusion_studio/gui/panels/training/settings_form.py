@@ -1,5 +1,10 @@
 """Training settings: a preset, the everyday fields, the detected devices, and every other
-``TrainConfig`` option in a collapsible "Advanced" section."""
+``TrainConfig`` option in a collapsible "Advanced" section.
+
+The preset box always names the preset the fields really hold (``core.training.config.matching_preset``;
+"Custom" when they match none): a fresh form on a machine with a GPU switches to "GPU small". Picking a
+preset sets its fields, says which changed (and from what) under the box, and marks their labels.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +15,25 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QLineEd
 from superqt import QCollapsible
 
 from ....core.errors import InputError
-from ....core.training.config import RESUME_OVERRIDABLE, TrainConfig, form_labels
+from ....core.training.config import (
+    RESUME_OVERRIDABLE,
+    TRAINING_PRESETS,
+    TrainConfig,
+    form_labels,
+    matching_preset,
+)
 from ...devices import detect_devices
+from ...theme import colors, theme_manager
 from .config_fields import GROUPS, FieldEditor, editable_fields
 
-__all__ = ["SettingsForm", "PRESETS", "describe_device"]
+__all__ = ["SettingsForm", "describe_device"]
 
 #: Everyday fields, shown above the advanced section (device has its own combo).
 BASIC_FIELDS = ("image_size", "conditioning", "batch_size", "steps", "sample_every")
 
-#: The panel's presets: complete starting points, each a set of TrainConfig values.
-PRESETS: dict[str, dict[str, Any]] = {
-    "CPU tiny": dict(
-        preset="cpu-tiny", device="cpu", image_size=16, batch_size=64, steps=3000, lr=2e-4, warmup_steps=100,
-        schedule="cosine", timesteps=1000, ema_decay=0.995, sample_every=250, checkpoint_every=500,
-        num_sample_images=16, sample_steps=25, precision="auto",
-    ),
-    "GPU small": dict(
-        preset="gpu-small", device="auto", image_size=32, batch_size=128, steps=20_000, lr=2e-4,
-        warmup_steps=500, schedule="cosine", timesteps=1000, ema_decay=0.999, sample_every=1000,
-        checkpoint_every=2000, num_sample_images=16, sample_steps=25, precision="auto",
-    ),
-    # Ho et al. 2020, CIFAR-10: linear β, T=1000, lr 2e-4 with 5000 warm-up steps, batch 128,
-    # EMA 0.9999, dropout 0.1, 800k steps.
-    "GPU DDPM-CIFAR": dict(
-        preset="ddpm-cifar", device="auto", image_size=32, batch_size=128, steps=800_000, lr=2e-4,
-        warmup_steps=5000, schedule="linear", timesteps=1000, ema_decay=0.9999, sample_every=5000,
-        checkpoint_every=5000, num_sample_images=16, sample_steps=50, precision="auto", grad_clip=1.0,
-    ),
-}
 CUSTOM = "Custom"
+#: what a fresh form shows; "GPU small" once a GPU is found, if nobody has edited the form yet
+DEFAULT_PRESET, GPU_PRESET = "CPU tiny", "GPU small"
 
 
 def describe_device(info: Any) -> str:
@@ -61,12 +55,20 @@ class SettingsForm(QWidget):
         super().__init__(parent)
         self._applying = False
         self._resume_mode = False
+        self._edited = False  # a person changed a field or picked a preset: detection no longer picks one
+        self._highlighted: list[str] = []
         self._devices: list = []
+        self._labels: dict[str, QLabel] = {}
         self.editors: dict[str, FieldEditor] = {spec.name: FieldEditor(spec, self) for spec in editable_fields()}
 
         self.preset_combo = QComboBox()
-        self.preset_combo.addItems([*PRESETS, CUSTOM])
-        self.preset_combo.setToolTip("A complete starting point; any change below makes it Custom")
+        self.preset_combo.addItems([*TRAINING_PRESETS, CUSTOM])
+        self.preset_combo.setToolTip("A complete starting point; it shows Custom when the fields match no preset")
+        #: what the last preset picked changed, under the preset box
+        self.preset_note = QLabel("")
+        self.preset_note.setProperty("role", "muted")
+        self.preset_note.setWordWrap(True)
+        self.preset_note.hide()
         self.device_combo = QComboBox()
         self.device_combo.addItem("Auto (GPU if there is one)", "auto")
         self.device_combo.addItem("CPU", "cpu")
@@ -82,10 +84,12 @@ class SettingsForm(QWidget):
         basic.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         basic.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         basic.addRow("Preset", self.preset_combo)
-        basic.addRow("Device", self.device_combo)
+        basic.addRow("", self.preset_note)
+        self._labels["device"] = QLabel("Device")
+        basic.addRow(self._labels["device"], self.device_combo)
         basic.addRow("", self.device_label)
         for name in BASIC_FIELDS:
-            basic.addRow(self.editors[name].label, self.editors[name].widget)
+            self._add_row(basic, name)
         basic.addRow("Run name", self.run_name)
 
         self.advanced = QCollapsible("Advanced")
@@ -112,7 +116,8 @@ class SettingsForm(QWidget):
             editor.changed.connect(self._on_field_changed)
         self.device_combo.currentIndexChanged.connect(self._on_field_changed)
         self.preset_combo.currentTextChanged.connect(self._on_preset_chosen)
-        self.apply_preset("CPU tiny")
+        theme_manager().changed.connect(self._on_theme_changed)
+        self._set_values(TRAINING_PRESETS[DEFAULT_PRESET])
         self._detection_started = False
 
     def showEvent(self, event) -> None:
@@ -125,23 +130,45 @@ class SettingsForm(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         for name in names:
-            form.addRow(self.editors[name].label, self.editors[name].widget)
+            self._add_row(form, name)
         return box
 
+    def _add_row(self, form: QFormLayout, name: str) -> None:
+        editor = self.editors[name]
+        label = QLabel(editor.label)
+        label.setBuddy(editor.widget)
+        self._labels[name] = label
+        form.addRow(label, editor.widget)
+
     # -- public ------------------------------------------------------------------------------
-    def apply_preset(self, name: str) -> None:
-        """Reset every field to its default, then the preset's values."""
-        if name not in PRESETS:
-            return
-        values = {**{spec.name: spec.default for spec in editable_fields()}, **PRESETS[name]}
-        self._preset_values = values
-        self.set_values(values)
-        self.preset_combo.blockSignals(True)
-        self.preset_combo.setCurrentText(name)
-        self.preset_combo.blockSignals(False)
+    def apply_preset(self, name: str) -> list[str]:
+        """Set the fields preset ``name`` sets (the others keep their values); the names of those that changed.
+
+        The labels of the changed fields are marked and the note under the preset box lists them with
+        their old and new values, until the next edit.
+        """
+        if name not in TRAINING_PRESETS:
+            return []
+        before = self._current_values()
+        self._set_values(TRAINING_PRESETS[name])
+        after = self._current_values()
+        changed = [key for key in TRAINING_PRESETS[name] if before.get(key) != after.get(key)]
+        self._highlight(changed)
+        if changed:
+            items = [f"{self._label_of(key)} {_shown(before.get(key))} → {_shown(after.get(key))}" for key in changed]
+            hidden = sum(1 for key in changed if key not in BASIC_FIELDS and key != "device")
+            where = f" ({hidden} under Advanced)" if hidden and not self.advanced.isExpanded() else ""
+            self.preset_note.setText(f"{name} changed {len(changed)} setting{'s' if len(changed) > 1 else ''}{where}: "
+                                     + "; ".join(items))
+        self.preset_note.setVisible(bool(changed))
+        return changed
 
     def set_values(self, values: dict[str, Any]) -> None:
         """Show ``values`` (a TrainConfig dict, e.g. from a run's config.json); unknown keys are ignored."""
+        self._edited = True
+        self._set_values(values)
+
+    def _set_values(self, values: dict[str, Any]) -> None:
         self._applying = True
         try:
             for name, value in values.items():
@@ -151,7 +178,16 @@ class SettingsForm(QWidget):
                     self.editors[name].set_value(value)
         finally:
             self._applying = False
-        self._mark_custom_if_edited()
+        self._show_matching_preset()
+
+    @property
+    def preset_name(self) -> str:
+        """The preset the fields hold, or "Custom"."""
+        return self.preset_combo.currentText()
+
+    def highlighted_fields(self) -> list[str]:
+        """The fields the last preset picked changed, while they are marked."""
+        return list(self._highlighted)
 
     def values(self) -> dict[str, Any]:
         """The form as TrainConfig keyword arguments; InputError names a field with bad text."""
@@ -209,10 +245,16 @@ class SettingsForm(QWidget):
         for info in devices:
             self.device_combo.addItem(describe_device(info), info.name)
         self.device_combo.blockSignals(False)
-        self._select_device(current or "auto")
+        self._applying = True
+        try:
+            self._select_device(current or "auto")
+        finally:
+            self._applying = False
         gpus = [d for d in devices if d.kind != "cpu"]
         if gpus:
             self.device_label.setText("Found: " + "; ".join(describe_device(d) for d in gpus))
+            if not self._edited and not self._resume_mode:
+                self.apply_preset(GPU_PRESET)  # a fresh form: the preset this machine should use
         else:
             cpu = next((d for d in devices if d.kind == "cpu"), None)
             cores = f"{cpu.cores} cores, one left to the app" if cpu is not None and cpu.cores else "CPU"
@@ -230,22 +272,56 @@ class SettingsForm(QWidget):
     # -- handlers --------------------------------------------------------------------------------
     def _on_preset_chosen(self, name: str) -> None:
         if name != CUSTOM:
+            self._edited = True
             self.apply_preset(name)
 
     def _on_field_changed(self, *_args) -> None:
         if not self._applying:
-            self._mark_custom_if_edited()
+            self._edited = True
+            self._highlight([])
+            self.preset_note.hide()
+            self._show_matching_preset()
 
-    def _mark_custom_if_edited(self) -> None:
-        name = self.preset_combo.currentText()
-        if name not in PRESETS:
-            return
-        try:
-            values = self.values()
-        except InputError:
-            values = {}
-        expected = getattr(self, "_preset_values", PRESETS[name])
-        if any(values.get(key) != value for key, value in expected.items()):
-            self.preset_combo.blockSignals(True)
-            self.preset_combo.setCurrentText(CUSTOM)
-            self.preset_combo.blockSignals(False)
+    def _show_matching_preset(self) -> None:
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentText(matching_preset(self._current_values()) or CUSTOM)
+        self.preset_combo.blockSignals(False)
+
+    def _current_values(self) -> dict[str, Any]:
+        """The form's values, leaving out fields whose text cannot be read yet."""
+        values = {}
+        for name, editor in self.editors.items():
+            try:
+                values[name] = editor.value()
+            except InputError:
+                continue
+        values["device"] = self.device_combo.currentData() or "auto"
+        return values
+
+    def _label_of(self, name: str) -> str:
+        return "Device" if name == "device" else self.editors[name].label
+
+    def _highlight(self, names: list[str]) -> None:
+        self._highlighted = [name for name in names if name in self._labels]
+        self._on_theme_changed()
+
+    def _on_theme_changed(self, *_args) -> None:
+        style = f"color: {colors().accent}; font-weight: bold;"
+        for name, label in self._labels.items():
+            label.setStyleSheet(style if name in self._highlighted else "")
+            label.setToolTip("Set by the preset just picked" if name in self._highlighted else "")
+
+
+def _shown(value: Any) -> str:
+    """A value as the note under the preset box writes it."""
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
