@@ -92,7 +92,7 @@ def _settings(args):
 
 
 def _check_options(args) -> None:
-    from ..core.errors import InputError
+    from ..core.errors import InputError, printable
 
     if not 1 <= args.num <= 100_000:
         raise InputError(f"--num must be between 1 and 100000, got {args.num}")
@@ -102,6 +102,15 @@ def _check_options(args) -> None:
         raise InputError(f"--eta is DDIM's noise; the {args.sampler} sampler has none")
     if args.gif and not str(args.gif).lower().endswith(".gif"):
         raise InputError(f"--gif needs a path ending in .gif, got {args.gif}")
+    out_dir = Path(args.out_dir)
+    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)  # what mkdir would build on
+    if existing is not None and not existing.is_dir():
+        where = "" if existing == out_dir else f" ({printable(existing)})"
+        raise InputError(f"--out-dir {printable(out_dir)}{where} is a file, not a folder; give a folder for the PNGs")
+    if args.gif:
+        from ..core.export import check_output_path
+
+        check_output_path(args.gif, "gif")  # a folder, a device or an unwritable place: refused before sampling
     from .export_options import options_from_args
 
     options_from_args(args)  # export flags out of range fail before sampling
@@ -188,6 +197,7 @@ def _print_judgement(loaded, samples: np.ndarray, class_index: int | None) -> No
 
 def run(args) -> int:
     from ..core.atomic import atomic_write_bytes, check_writable_dir
+    from ..core.errors import InputError, printable
     from ..core.chain import DEFAULT_FRAME_BUDGET_BYTES, stride_for_budget
     from ..core.export import tile_grid
     from ..core.model_sources.hub import DownloadCancelled
@@ -204,10 +214,11 @@ def run(args) -> int:
     class_index = check_condition(loaded, settings.class_name, settings.guidance_scale)  # before any file
     sampler = sampler_for(loaded, settings)
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out-dir {printable(out_dir)} cannot be made: {exc.strerror or exc}") from None
     check_writable_dir(out_dir)
-    if args.gif:
-        check_writable_dir(Path(args.gif).resolve().parent)
 
     num_steps = sampler.num_steps
     if args.gif:

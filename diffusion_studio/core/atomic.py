@@ -83,6 +83,13 @@ def check_writable_dir(folder: str | os.PathLike) -> Path:
         raise InputError(f"{printable(folder)} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"The folder {printable(folder)} is read-only; choose another place to save")
+    try:  # permission bits do not tell everything (root, /proc, some network mounts): try a file there
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"Nothing can be written in the folder {printable(folder)} "
+                         f"({exc.strerror or exc}); choose another place to save") from None
     return folder
 
 

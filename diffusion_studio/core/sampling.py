@@ -430,9 +430,23 @@ def sample_chains(
     prepared = [_prepare_chain(loaded, index, request, budget, all_views=lockstep)
                 for index, request in enumerate(requests)]
     judge = judge_for(loaded)
-    if lockstep:
-        yield from _run_in_lockstep(loaded, prepared, torch_device, should_stop, min_interval_s, judge)
-        return
+    # Out of memory on the GPU is a message (the batch and half of it), not a traceback; the model stays loaded.
+    with _out_of_memory_says_so(torch_device, max(r.settings.batch_size for r in requests) if requests else 1,
+                                loaded.image_size, "a batch size of"):
+        if lockstep:
+            yield from _run_in_lockstep(loaded, prepared, torch_device, should_stop, min_interval_s, judge)
+        else:
+            yield from _run_in_turn(loaded, prepared, torch_device, should_stop, min_interval_s, judge)
+
+
+def _out_of_memory_says_so(device, batch_size: int, image_size: int, batch_flag: str):
+    from .device import out_of_memory_guard
+
+    return out_of_memory_guard(device, batch_size=batch_size, image_size=image_size, batch_flag=batch_flag,
+                               resume_hint=False)
+
+
+def _run_in_turn(loaded, prepared: list[_PreparedChain], torch_device, should_stop, min_interval_s, judge):
     for chain in prepared:
         if should_stop():
             return
@@ -675,15 +689,17 @@ def sample_in_chunks(loaded: "LoadedModel", settings: SamplerSettings, num_sampl
     chunks: list[list] = []
     for k, start in enumerate(starts):
         frames = []
-        for item in run_chain(network, sampler, num_samples=min(chunk_size, num_samples - start),
-                              seed=settings.seed + k, image_size=loaded.image_size, channels=loaded.channels,
-                              device=device, stride=stride, should_stop=should_stop, progress=True):
-            if isinstance(item, ChainFrame):
-                frames.append(item)
-                done = sampler.num_steps if item.is_final else item.index + 1  # a frame follows its model call
-            else:
-                done = item.step
-            yield ChainProgress(k * sampler.num_steps + done, len(starts) * sampler.num_steps, item.t)
+        size = min(chunk_size, num_samples - start)
+        with _out_of_memory_says_so(device, size, loaded.image_size, "--num"):
+            for item in run_chain(network, sampler, num_samples=size,
+                                  seed=settings.seed + k, image_size=loaded.image_size, channels=loaded.channels,
+                                  device=device, stride=stride, should_stop=should_stop, progress=True):
+                if isinstance(item, ChainFrame):
+                    frames.append(item)
+                    done = sampler.num_steps if item.is_final else item.index + 1  # a frame follows its model call
+                else:
+                    done = item.step
+                yield ChainProgress(k * sampler.num_steps + done, len(starts) * sampler.num_steps, item.t)
         if not frames or not frames[-1].is_final:
             return  # stopped
         chunks.append(frames)

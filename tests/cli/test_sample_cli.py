@@ -117,3 +117,42 @@ def test_many_samples_are_drawn_in_chunks_that_fit_the_budget(run_dir, tmp_path,
     second = np.asarray(Image.open(tmp_path / "many" / "sample_001.png"))
     assert np.array_equal(second, np.asarray(Image.open(tmp_path / "one" / "sample_000.png")))
     assert Image.open(tmp_path / "c.gif").n_frames > 2
+
+
+@pytest.mark.parametrize("where,message", [
+    (lambda tmp: ["--out-dir", str(tmp / "a_file")], "is a file"),
+    (lambda tmp: ["--out-dir", str(tmp / "a_file" / "below")], "is a file"),
+    (lambda tmp: ["--gif", str(tmp / "a_folder.gif")], "is a folder"),
+    (lambda tmp: ["--gif", str(tmp / "missing" / "chain.gif")], "does not exist"),
+])
+def test_an_unusable_output_place_is_refused_before_any_sampling(run_dir, tmp_path, capsys, monkeypatch, where,
+                                                                  message):
+    from diffusion_studio.core import sampling
+
+    (tmp_path / "a_file").write_text("keep me")
+    (tmp_path / "a_folder.gif").mkdir()
+    called = []
+    monkeypatch.setattr(sampling, "sample_in_chunks", lambda *a, **k: called.append(1) or iter(()))
+    out = ["--out-dir", str(tmp_path / "out")]
+    assert main(["sample", str(run_dir), "--device", "cpu", "--quiet", *out, *where(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not called and (tmp_path / "a_file").read_text() == "keep me"
+
+
+def test_out_of_memory_while_sampling_is_one_line_naming_a_smaller_num(run_dir, tmp_path, capsys, monkeypatch):
+    from diffusion_studio.core import chain
+
+    real_run_chain = chain.run_chain
+
+    def fails_after_a_step(*args, **kwargs):
+        for index, item in enumerate(real_run_chain(*args, **kwargs)):
+            if index == 2:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            yield item
+
+    monkeypatch.setattr(chain, "run_chain", fails_after_a_step)
+    assert _sample(run_dir, tmp_path / "out", "--num", "8", "--steps", "5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ran out of memory with batch size 8" in err and "--num 4" in err, err
+    assert not list((tmp_path / "out").glob("*.png"))

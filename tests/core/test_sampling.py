@@ -189,3 +189,24 @@ def test_the_frames_of_a_256_px_rgb_batch_stay_within_the_frame_budget():
         stride = stride_for_budget(steps, batch, 256, 3)
         assert estimate_chain_bytes(steps, batch, 256, 3, stride) <= DEFAULT_FRAME_BUDGET_BYTES
         assert stride == 1 or estimate_chain_bytes(steps, batch, 256, 3, stride - 1) > DEFAULT_FRAME_BUDGET_BYTES
+
+
+@pytest.mark.parametrize("lockstep", [False, True])
+def test_out_of_memory_in_a_chain_is_a_message_naming_half_the_batch(loaded, monkeypatch, lockstep):
+    from diffusion_studio.core.errors import InputError
+
+    calls = []
+    real_forward = loaded.model.forward
+
+    def forward(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "forward", forward)
+    settings = SamplerSettings(sampler="ddim", steps=5, batch_size=6, device="cpu")
+    with pytest.raises(InputError, match="ran out of memory with batch size 6 .* Try a batch size of 3"):
+        list(sample_chains(loaded, [ChainRequest("a", settings)], StopFlag(), min_interval_s=0.0, lockstep=lockstep))
+    monkeypatch.undo()
+    assert list(sample_in_chunks(loaded, settings, 2, stride=5))  # the model is untouched: it samples again
