@@ -83,11 +83,14 @@ def check_writable_dir(folder: str | os.PathLike) -> Path:
         raise InputError(f"{printable(folder)} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"The folder {printable(folder)} is read-only; choose another place to save")
+    probe_name = ".write-test-"
     try:  # permission bits do not tell everything (root, /proc, some network mounts): try a file there
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=probe_name)
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise write_error(exc, folder / probe_name) from None  # the usual sentences for these
         raise InputError(f"Nothing can be written in the folder {printable(folder)} "
                          f"({exc.strerror or exc}); choose another place to save") from None
     return folder

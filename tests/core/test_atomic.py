@@ -227,3 +227,17 @@ def test_a_name_that_is_not_utf8_is_written_and_shown_escaped(tmp_path):
         atomic_write_text(tmp_path / os.fsdecode(b"d\xff"), "x")
     assert "d\\xff is a folder" in str(info.value)
     str(info.value).encode("utf-8")  # printable: no lone surrogates in the message
+
+
+def test_a_folder_whose_permissions_say_yes_but_takes_no_file_is_refused_up_front(tmp_path, monkeypatch):
+    # root on /proc, some network mounts: os.access says writable, creating a file fails
+    from diffusion_studio.core.atomic import check_writable_dir
+
+    def no_file_here(*args, **kwargs):
+        raise OSError(errno.ENOENT, "No such file or directory")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_file_here)
+    with pytest.raises(InputError, match="Nothing can be written in the folder .* choose another place"):
+        check_writable_dir(tmp_path)
+    monkeypatch.undo()
+    assert check_writable_dir(tmp_path) == tmp_path and list(tmp_path.iterdir()) == []  # the probe leaves nothing
