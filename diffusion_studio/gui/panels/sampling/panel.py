@@ -18,17 +18,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QGroupBox,
     QHBoxLayout,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from ... import theme
 from ...state import AppState
+from ...widgets.controls_column import ControlsColumn, RunControls
 from ...widgets.player_keys import bind_player_keys
 from .compare import CompareControls, chain_header, compare_note, compare_requests_order
 from .model_picker import ModelPicker, demo_model_dir
@@ -129,19 +126,11 @@ class SamplingPanel(QWidget):
     def _build_controls(self) -> None:
         self.model_picker = ModelPicker(settings=self._app_settings)
         self.settings_form = SamplerSettingsForm()
-        self.sample_button = QPushButton("Sample")
-        self.sample_button.setToolTip("Run the reverse chain from fresh (seeded) noise")
-        self.sample_button.clicked.connect(self.start_sampling)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop the chain; the frames so far stay")
-        self.stop_button.clicked.connect(self.stop)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.sample_button, 1)
-        buttons.addWidget(self.stop_button)
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m steps")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.run_controls = RunControls("Sample", "Run the reverse chain from fresh (seeded) noise",
+                                        self.start_sampling, "Stop the chain; the frames so far stay", self.stop)
+        self.sample_button = self.run_controls.start_button
+        self.stop_button = self.run_controls.stop_button
+        self.progress = self.run_controls.progress
 
         self.compare_controls = CompareControls()
         self.compare_controls.compareRequested.connect(self.start_compare)
@@ -152,36 +141,11 @@ class SamplingPanel(QWidget):
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the chain as GIF, WebP, APNG, PNG frames or a contact strip")
         self.export_button.clicked.connect(self.open_export_dialog)
-
-        column = QWidget()
-        column_layout = QVBoxLayout(column)
-        column_layout.setContentsMargins(0, 0, 6, 0)
-        column_layout.setSpacing(theme.SPACING)
-        for title, widget in (("Model", self.model_picker), ("Sampler", self.settings_form),
-                              ("Guidance sweep", self.sweep_controls), ("Compare with", self.compare_controls),
-                              ("Your image (SDEdit)", self.sdedit_controls)):
-            box = QGroupBox(title)
-            box_layout = QVBoxLayout(box)
-            box_layout.setSpacing(6)
-            box_layout.addWidget(widget)
-            column_layout.addWidget(box)
-            if widget is self.sweep_controls:
-                self._sweep_box = box
-        column_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(column)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # The settings scroll; Sample, Stop and the progress stay under them, in reach on a short screen.
-        self._controls_column = QWidget()
-        layout = QVBoxLayout(self._controls_column)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        layout.addWidget(scroll, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        self._controls_column.setFixedWidth(max(280, column.sizeHint().width() + 16))
+        self._controls_column = ControlsColumn(
+            [("Model", [self.model_picker]), ("Sampler", [self.settings_form]),
+             ("Guidance sweep", [self.sweep_controls]), ("Compare with", [self.compare_controls]),
+             ("Your image (SDEdit)", [self.sdedit_controls])],
+            pinned=[self.run_controls])
 
     # -- public API (the buttons call these; so do tests) ---------------------------------------
     @property

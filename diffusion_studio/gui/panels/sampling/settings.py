@@ -3,7 +3,6 @@ the class to draw and the guidance scale (diffusers' s, with Ho & Salimans' w = 
 
 from __future__ import annotations
 
-import random
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -14,7 +13,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QSlider,
     QSpinBox,
-    QToolButton,
     QWidget,
 )
 
@@ -23,6 +21,7 @@ from ....core.guidance import guidance_weight
 from ....core.samplers import SAMPLER_NAMES
 from ....core.sampling import SamplerSettings, default_steps, sampler_label
 from ...devices import detect_devices
+from ...widgets.controls_column import seed_field
 
 __all__ = ["SamplerSettings", "SamplerSettingsForm", "sampler_label", "device_choices", "DEFAULT_GUIDANCE_SCALE",
            "MAX_FORM_GUIDANCE"]
@@ -63,14 +62,7 @@ class SamplerSettingsForm(QWidget):
         self._eta.setDecimals(2)
         self._batch = QSpinBox(toolTip="How many images to sample at once (shown as a grid)")
         self._batch.setRange(1, 256)
-        self._seed = QSpinBox(toolTip="The starting noise; the same seed gives the same images")
-        self._seed.setRange(0, 2**31 - 1)
-        dice = QToolButton(text="Random", toolTip="Pick a new random seed")
-        dice.clicked.connect(lambda: self._seed.setValue(random.randrange(0, 1_000_000)))
-        seed_row = QHBoxLayout()
-        seed_row.setContentsMargins(0, 0, 0, 0)
-        seed_row.addWidget(self._seed, 1)
-        seed_row.addWidget(dice)
+        self._seed, seed_row = seed_field("The starting noise; the same seed gives the same images")
         self._device = QComboBox(toolTip="Where the model runs")
         for value, label in device_choices([]):  # the GPUs are added when first shown (see showEvent)
             self._device.addItem(label, value)

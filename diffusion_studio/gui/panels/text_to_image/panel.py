@@ -12,19 +12,16 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from ... import theme
 from ...state import AppState
+from ...widgets.controls_column import ControlsColumn, RunControls
 from ...widgets.on_screen import OnScreenWatch, is_on_screen
 from ...widgets.player_keys import bind_player_keys
 from ....core.errors import InputError
@@ -83,7 +80,7 @@ class TextToImagePanel(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(theme.MARGIN, theme.MARGIN, theme.MARGIN, theme.MARGIN)
         layout.setSpacing(theme.SPACING + 4)
-        layout.addWidget(self._controls_scroll)
+        layout.addWidget(self._controls_column)
         layout.addWidget(self.viewer, 1)
         bind_player_keys(self, self.timeline.toggle_play, self.viewer.user_step, what="the generation",
                          ends=("pure noise", "the image"), frame_count=lambda: self.timeline.count)
@@ -103,19 +100,11 @@ class TextToImagePanel(QWidget):
     def _build_controls(self) -> None:
         self.model_box = ModelBox()
         self.form = GenerationForm()
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setToolTip("Run the chain from seeded noise; every step arrives as it is made")
-        self.generate_button.clicked.connect(self.generate)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop at the next step; the frames so far stay")
-        self.stop_button.clicked.connect(self.stop)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.generate_button, 1)
-        buttons.addWidget(self.stop_button)
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m steps")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.run_controls = RunControls("Generate", "Run the chain from seeded noise; every step arrives as it is made",
+                                        self.generate, "Stop at the next step; the frames so far stay", self.stop)
+        self.generate_button = self.run_controls.start_button
+        self.stop_button = self.run_controls.stop_button
+        self.progress = self.run_controls.progress
         self.estimate = QLabel(" ")
         self.estimate.setWordWrap(True)
         self.estimate.setProperty("role", "muted")
@@ -124,29 +113,10 @@ class TextToImagePanel(QWidget):
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the chain (side by side when comparing) as GIF, WebP, APNG, MP4, PNGs")
         self.export_button.clicked.connect(self.open_export_dialog)
-
-        column = QWidget()
-        column_layout = QVBoxLayout(column)
-        column_layout.setContentsMargins(0, 0, 6, 0)
-        column_layout.setSpacing(theme.SPACING)
-        for title, widget, extras in (("Model", self.model_box, ()),
-                                      ("Prompt", self.form, (buttons, self.progress, self.estimate)),
-                                      ("Compare", self.compare, ()),
-                                      ("Image to image (SDEdit)", self.image_to_image_controls, ())):
-            box = QGroupBox(title)
-            box_layout = QVBoxLayout(box)
-            box_layout.setSpacing(6)
-            box_layout.addWidget(widget)
-            for extra in extras:
-                box_layout.addLayout(extra) if isinstance(extra, QHBoxLayout) else box_layout.addWidget(extra)
-            column_layout.addWidget(box)
-        column_layout.addStretch(1)
-        self._controls_scroll = QScrollArea()
-        self._controls_scroll.setWidget(column)
-        self._controls_scroll.setWidgetResizable(True)
-        self._controls_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self._controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._controls_scroll.setFixedWidth(max(300, column.sizeHint().width() + 16))
+        self._controls_column = ControlsColumn(
+            [("Model", [self.model_box]), ("Prompt", [self.form]), ("Compare", [self.compare]),
+             ("Image to image (SDEdit)", [self.image_to_image_controls])],
+            pinned=[self.run_controls, self.estimate], min_width=300)
 
     # -- public API (the buttons call these; so do tests) ----------------------------------------
     @property

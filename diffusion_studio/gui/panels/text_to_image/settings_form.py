@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -13,12 +12,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ... import theme
+from ...widgets.controls_column import seed_field
 from ....core.sampling import sampler_label
 from ....core.text_to_image.generate import GENERATION_SAMPLERS, MAX_SIDE, GenerationSettings
 
@@ -78,14 +77,7 @@ class GenerationForm(QWidget):
             self._sampler.addItem(sampler_label(name), name)
         self._steps = QSpinBox(toolTip="Denoising steps (each is one U-Net call, two inputs with guidance)")
         self._steps.setRange(1, 1000)
-        self._seed = QSpinBox(toolTip="The starting latents: the same seed gives the same image")
-        self._seed.setRange(0, 2**31 - 1)
-        dice = QToolButton(text="Random", toolTip="Pick a new random seed")
-        dice.clicked.connect(lambda: self._seed.setValue(random.randrange(0, 1_000_000)))
-        seed_row = QHBoxLayout()
-        seed_row.setContentsMargins(0, 0, 0, 0)
-        seed_row.addWidget(self._seed, 1)
-        seed_row.addWidget(dice)
+        self._seed, seed_row = seed_field("The starting latents: the same seed gives the same image")
         self._width = QSpinBox(toolTip="Image width in pixels (a multiple of the VAE's factor)")
         self._height = QSpinBox(toolTip="Image height in pixels (a multiple of the VAE's factor)")
         size_row = QHBoxLayout()
