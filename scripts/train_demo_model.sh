@@ -6,7 +6,7 @@
 # class" with p = 0.1): pick "7" in the Sample panel and a 7 forms, guided or not. The 2000 steps
 # took about 5 minutes on a shared 2-core machine; --max-minutes 14 stops it (with a checkpoint) if a
 # machine is much slower. benchmarks/bench_class_accuracy.py measures what it draws.
-# The sample grids show 4 of each digit, a row per class (--num-samples 40).
+# The sample grids show 4 of each digit, four rows of 0–9 (--num-samples 40).
 # Then only config.json, model_ema.safetensors, metrics.jsonl and the last sample grid are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."

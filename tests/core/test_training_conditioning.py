@@ -36,8 +36,8 @@ def test_the_demo_digits_train_a_class_conditional_model_recorded_in_the_run(tmp
     assert json.loads((run / "scan_report.json").read_text())["classes"]["counts"][0] == 178
     weights = load_file(str(run / "model_ema.safetensors"))
     assert weights["class_embedding.weight"].shape[0] == 11  # 10 classes and the null label
-    grid = events[-2].sample_grid  # 4 images asked for: the first 4 classes, a row each, 1 px lines
-    assert events[-2].event == "sample" and grid.shape == (4 * 8 + 5, 8 + 2, 1)
+    grid = events[-2].sample_grid  # 4 images asked for: the first 4 classes, a column each, 1 px lines
+    assert events[-2].event == "sample" and grid.shape == (8 + 2, 4 * 8 + 5, 1)
 
 
 def test_conditioning_none_trains_the_demo_without_classes(tmp_path):
@@ -126,15 +126,17 @@ def test_training_settings_refuse_bad_values():
             TrainConfig(out="x", demo=True, **bad)
 
 
-def test_preview_rows_share_out_the_images():
+def test_preview_grids_share_out_the_images_a_row_or_a_column_per_class():
     assert preview_classes(0, 16) == (None, None)
-    labels, columns = preview_classes(10, 40)
-    assert columns == 4 and labels.tolist() == [k for k in range(10) for _ in range(4)]
+    labels, columns = preview_classes(3, 40)  # more images of a class than classes: a row each
+    assert columns == 14 and labels.tolist() == [k for k in range(3) for _ in range(14)]
+    labels, columns = preview_classes(10, 100)
+    assert columns == 10 and labels.tolist() == [k for k in range(10) for _ in range(10)]
+    labels, columns = preview_classes(10, 40)  # fewer: a column each, 4 rows of 0–9
+    assert columns == 10 and labels.tolist() == list(range(10)) * 4
     labels, columns = preview_classes(10, 16)
-    assert columns == 2 and len(labels) == 20  # rounded up to whole rows
-    labels, columns = preview_classes(3, 40)
-    assert columns == 14 and len(labels) == 42
+    assert columns == 10 and labels.tolist() == list(range(10)) * 2  # rounded up to two of each
     labels, columns = preview_classes(1000, 16)
-    assert columns == 1 and labels.max() == 15  # the first 16 classes
+    assert columns == 16 and labels.tolist() == list(range(16))  # the first 16 classes
     labels, columns = preview_classes(10, 3)
-    assert columns == 1 and labels.tolist() == [0, 1, 2]  # halving the images halves the batch
+    assert columns == 3 and labels.tolist() == [0, 1, 2]  # halving the images halves the batch

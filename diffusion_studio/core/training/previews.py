@@ -1,8 +1,9 @@
 """Sample grids while training: a few deterministic DDIM steps with the EMA model, from the same noise each time.
 
-A class-conditional run's grid has one row per class (the first :data:`MAX_PREVIEW_CLASSES`), each asked for
-its class without guidance (the conditional model alone, s = 1), so a row shows how well that class is learned.
-``num_sample_images`` is shared out over the rows (rounded up to whole rows), so it still sets the grid's size.
+A class-conditional run's grid gives each class (the first :data:`MAX_PREVIEW_CLASSES`) a row, or a column when
+it has fewer images than there are classes (16 images of 10 digits: two rows of 0–9, not ten rows of two), each
+asked for its class without guidance (the conditional model alone, s = 1), so a row or column shows how well that
+class is learned. ``num_sample_images`` is shared out over the classes (rounded up), so it still sets the grid's size.
 """
 
 from __future__ import annotations
@@ -32,14 +33,18 @@ MAX_PER_CLASS = 16
 
 
 def preview_classes(num_classes: int, num_images: int) -> tuple[np.ndarray | None, int | None]:
-    """(class label of each preview image, images per row) for a run of ``num_classes`` classes; (None, None)
-    for an unconditional run. ``num_images`` are shared out over the rows: ⌈num_images / rows⌉ a row, for the
-    first min(classes, 16, num_images) classes."""
+    """(class label of each preview image in grid order, images per grid row) for a run of ``num_classes``
+    classes; (None, None) for an unconditional run. ``num_images`` are shared out: ⌈num_images / classes⌉ of
+    each of the first min(classes, 16, num_images) classes, a row per class, or a column per class when that
+    is fewer than the classes (the grid stays nearer square)."""
     if not num_classes:
         return None, None
-    rows = min(int(num_classes), MAX_PREVIEW_CLASSES, max(1, int(num_images)))
-    per_class = min(MAX_PER_CLASS, math.ceil(int(num_images) / rows))
-    return np.repeat(np.arange(rows, dtype=np.int64), per_class), per_class
+    shown = min(int(num_classes), MAX_PREVIEW_CLASSES, max(1, int(num_images)))
+    per_class = min(MAX_PER_CLASS, math.ceil(int(num_images) / shown))
+    classes = np.arange(shown, dtype=np.int64)
+    if per_class >= shown:
+        return np.repeat(classes, per_class), per_class  # a row per class
+    return np.tile(classes, per_class), shown  # a column per class
 
 
 @torch.no_grad()
