@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 __all__ = [
     "ThemeColors",
@@ -28,6 +28,7 @@ __all__ = [
     "plot_brush",
     "mono_font",
     "heading_font",
+    "muted_label",
     "small_font",
     "apply_theme",
     "style_plot",
@@ -278,3 +279,11 @@ def small_font() -> QFont:
     if font.pointSize() > 1:
         font.setPointSize(font.pointSize() - 1)
     return font
+
+
+def muted_label(text: str = "") -> QLabel:
+    """A word-wrapped note in the muted text colour (the style sheet's ``QLabel[role="muted"]``)."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setProperty("role", "muted")
+    return label

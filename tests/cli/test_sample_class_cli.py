@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from diffusion_studio.cli import main
 from tests.core.test_class_sampling import _run
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ from diffusion_studio.core.unet import UNet, preset_config
 SIZE = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models on a shared 2-core machine: extra torch threads only wait on each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -30,14 +30,7 @@ from diffusion_studio.core.validation import ConfigError
 SCHEDULE = make_schedule("cosine", 1000)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # A 50 000-parameter MLP gains nothing from a second thread, and on a busy 2-core machine
-    # torch's threads wait on each other for milliseconds per step.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,15 @@ accuracy, confidence and spread per scale under the views — the fidelity/diver
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from ...theme import muted_label
 from ....core.errors import InputError
 from ....core.guidance import guidance_weight
 from ....core.sampling import DEFAULT_SWEEP_SCALES
 
 __all__ = ["SweepControls"]
 
-
-def _muted(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setProperty("role", "muted")
-    return label
 
 
 class SweepControls(QWidget):
@@ -31,15 +26,15 @@ class SweepControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.note = _muted("The sampler, seed and class above at each guidance scale s, side by side; the chains "
+        self.note = muted_label("The sampler, seed and class above at each guidance scale s, side by side; the chains "
                            "run together and pair step by step.")
         self.scales = QLineEdit(", ".join(f"{s:g}" for s in DEFAULT_SWEEP_SCALES))
         self.scales.setToolTip("Guidance scales s (diffusers' convention, s = 1 + w), 2 to 8, separated by commas")
-        self.weights = _muted()
+        self.weights = muted_label()
         self.button = QPushButton("Sweep guidance")
         self.button.setToolTip("Sample the chosen class at each scale from the same noise")
         self.button.clicked.connect(self._on_sweep)
-        self.error = _muted()
+        self.error = muted_label()
         self.error.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...theme import muted_label
 from ....core.errors import InputError
 from ....core.text_to_image.generate import DEFAULT_GUIDANCE_SCALES
 
@@ -35,12 +36,6 @@ def parse_scales(text: str) -> list[float]:
         raise InputError(f"compare 2 to 8 guidance scales, not {len(scales)}")
     return scales
 
-
-def _muted(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setProperty("role", "muted")
-    return label
 
 
 class CompareControls(QWidget):
@@ -60,12 +55,12 @@ class CompareControls(QWidget):
         self.prompts_button = QPushButton("Compare two prompts")
         self.prompts_button.setToolTip("The prompt above and this one, from the same seed, side by side")
         self.prompts_button.clicked.connect(lambda: self.promptsRequested.emit(self.second_prompt.text()))
-        self.error = _muted("")
+        self.error = muted_label("")
         self.error.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        layout.addWidget(_muted("Same seed and prompt; the chains run together and are paired by timestep."))
+        layout.addWidget(muted_label("Same seed and prompt; the chains run together and are paired by timestep."))
         layout.addWidget(self.scales)
         layout.addWidget(self.guidance_button)
         layout.addWidget(self.second_prompt)
@@ -112,14 +107,14 @@ class ImageToImageControls(QWidget):
         self.strength.setRange(1, 100)
         self.strength.setValue(60)
         self.strength.valueChanged.connect(lambda v: self.strengthChanged.emit(v / 100.0))
-        self.start_label = _muted("")
+        self.start_label = muted_label("")
         self.button = QPushButton("Redraw the image with the prompt")
         self.button.setToolTip("SDEdit in latent space: encode with the VAE, noise to t with q_sample, denoise")
         self.button.clicked.connect(self.runRequested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        layout.addWidget(_muted("Your photo is encoded with the VAE, noised to t by the forward process, then "
+        layout.addWidget(muted_label("Your photo is encoded with the VAE, noised to t by the forward process, then "
                                 "denoised with the prompt: what survives the noise is kept."))
         layout.addWidget(self.use_app_image)
         layout.addLayout(file_row)

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import GeneratorWorker
 
+from ...theme import muted_label
 from ....core.data import DEMO_DIGITS_COUNT as DEMO_COUNT
 from ....core.data import DEMO_SOURCE, class_of
 from ....core.errors import InputError
@@ -136,12 +137,6 @@ def _icon(thumbnail: np.ndarray) -> QIcon:
     return QIcon(QPixmap.fromImage(image.copy()))  # copy: the QImage must not outlive numpy's buffer
 
 
-def _muted(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setProperty("role", "muted")
-    label.setWordWrap(True)
-    return label
-
 
 class DatasetView(QWidget):
     """Source choice, background scan, thumbnails and the skip report."""
@@ -182,7 +177,7 @@ class DatasetView(QWidget):
         folder_row.addWidget(self.rescan_button)
         folder_row.addStretch(1)
 
-        self.path_label = _muted("Drag a folder of images here, or use the demo digits.")
+        self.path_label = muted_label("Drag a folder of images here, or use the demo digits.")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.scan_progress = QProgressBar()
         self.scan_progress.setTextVisible(True)
@@ -190,7 +185,7 @@ class DatasetView(QWidget):
         self.scan_progress.setVisible(False)
         self.summary_label = QLabel("")
         self.summary_label.setWordWrap(True)
-        self.details_label = _muted("")
+        self.details_label = muted_label("")
 
         self.thumbnails = QListWidget()
         self.thumbnails.setViewMode(QListWidget.ViewMode.IconMode)
