@@ -20,8 +20,10 @@ an independent classifier fitted on the digits (98 % right on held-out digits):
 Variants, in the same run: ``now`` — the Settings tab's default on a CPU (``TRAINING_PRESETS["CPU tiny"]``);
 ``before`` — the same preset as it was before issue 12 (batch 64, lr 2e-4, no cosine decay).
 References for the scale: 64 real held-out digits and 64 images of pure noise, scored by the same judge.
-A class-conditional model (``class_names`` in its run) is not asked for classes here: its samples
-are scored unconditionally. Prints one JSON object.
+A class-conditional run (the demo digits train one by default) is asked for each digit in turn without
+guidance, as its preview grid is, and also scored by ``asked_digit_read``: the share the judge reads as the
+digit asked for. ``--variant 'flat={"conditioning": "none"}'`` adds the same preset trained without classes.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -79,15 +81,22 @@ def score_run(run: Path, num_samples: int, judge, save: Path | None = None) -> d
 
     loaded = load_for_sampling(run, "cpu")
     steps = int(loaded.config.get("train", {}).get("sample_steps", 25))
+    # A class run is asked for each class in turn without guidance, as its preview grid is (s = 1)
+    labels = np.arange(num_samples) % len(loaded.class_names) if loaded.class_names else None
     images = sample_images(loaded.model, loaded.schedule, prediction=loaded.prediction, num_images=num_samples,
                            image_size=loaded.image_size, channels=loaded.channels, device=torch.device("cpu"),
-                           seed=0, num_steps=steps)
+                           seed=0, num_steps=steps, class_labels=labels)
     if save is not None:
         from diffusion_studio.core.training.previews import preview_grid, save_preview
 
         save.parent.mkdir(parents=True, exist_ok=True)
-        save_preview(preview_grid(images[:16]), save, scale=4)
-    return {"sample_steps": steps, **summarize(judge, images.numpy(), digits_split()[0])}
+        save_preview(preview_grid(images[:20], columns=10 if labels is not None else None), save, scale=4)
+    score = {"sample_steps": steps, **summarize(judge, images.numpy(), digits_split()[0])}
+    if labels is not None:  # the classes are the digits 0–9 in order: did it draw the digit asked for?
+        read = judge.probabilities(images.numpy()).argmax(axis=1)
+        asked = np.array([int(loaded.class_names[k]) for k in labels])
+        score["asked_digit_read"] = round(float(np.mean(read == asked)), 3)
+    return score
 
 
 def summarize(judge, images: np.ndarray, pool: np.ndarray) -> dict:
@@ -159,6 +168,9 @@ def main() -> None:
     for entry in result["variants"].values():
         entry["mean_confidence"] = round(float(np.mean([r["score"]["mean_confidence"] for r in entry["rounds"]])), 3)
         entry["confident_share"] = round(float(np.mean([r["score"]["confident_share"] for r in entry["rounds"]])), 3)
+        if "asked_digit_read" in entry["rounds"][0]["score"]:
+            entry["asked_digit_read"] = round(float(np.mean([r["score"]["asked_digit_read"]
+                                                             for r in entry["rounds"]])), 3)
     scores = {name: v["mean_confidence"] for name, v in result["variants"].items()}
     if "now" in scores and "before" in scores:
         result["confidence_now_over_before"] = round(scores["now"] / scores["before"], 2)
