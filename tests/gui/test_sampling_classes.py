@@ -123,6 +123,8 @@ def test_a_sweep_shows_every_scale_side_by_side_paired_by_step_and_exports_a_row
     panel.viewer.timeline.set_index(3)
     shown = [panel.viewer.views[k].frame.t for k in range(3)]
     assert len(set(shown)) == 1  # paired by step
+    view = panel.viewer.views[0]  # three side by side: the line under each is t alone, the rest in its tooltip
+    assert view.stats_text() == f"t = {shown[0]}"
     assert set(panel.viewer.views[0].frame.extras) == {"eps_conditional", "eps_unconditional", "guidance_added"}
     assert panel.viewer.scores_text().count("read as 5") == 3
     frames = panel.frames_for_export()

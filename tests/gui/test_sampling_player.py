@@ -52,6 +52,7 @@ def test_frame_stats_text():
     assert "t = 99" in first.text() and "SNR" in first.text()
     final = frame_stats(frames[-1])
     assert final.snr == float("inf") and "clean" in final.text()
+    assert first.short_text() == "t = 99" and final.short_text() == "t = 0 (clean)"
 
 
 def test_paired_index_matches_equal_noise_levels():

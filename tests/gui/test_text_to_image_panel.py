@@ -106,6 +106,10 @@ def test_compare_guidance_scales_side_by_side(qtbot, panel):
     views = panel.viewer.image_views
     assert all(view.isVisible() for view in views[:4]) and not views[4].isVisible()
     assert "s = 12" in views[3].title()
+    shown = panel.viewer.view
+    for view in ("guidance", "pred_x0", shown):  # four chains fit a laptop's 1366 px, whatever is shown
+        panel.viewer.set_view(view)
+        assert panel.minimumSizeHint().width() <= 1366 - 40, view
     panel.viewer.user_step(-10)
     first = [view.image() for view in views[:4]]
     assert all(np.array_equal(first[0], image) for image in first)  # the same x_T in every chain

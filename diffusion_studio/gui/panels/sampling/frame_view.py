@@ -77,6 +77,8 @@ class FrameView(QWidget):
         is shown)."""
         self._compact = bool(compact)
         self._update_title()
+        if self._frame is not None:
+            self._show_stats()
 
     def _update_title(self) -> None:
         parts = VIEW_PARTS[self._view] if self._frame is None else shown_parts(self._frame, self._view)
@@ -139,7 +141,12 @@ class FrameView(QWidget):
             self._frame, self._view, self._sample, background=(background.red(), background.green(), background.blue())
         )
         self.image_view.set_image(image)
-        self._stats.setText(frame_stats(self._frame).text())
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        stats = frame_stats(self._frame)
+        self._stats.setText(stats.short_text() if self._compact else stats.text())  # compact: narrow views
+        self._stats.setToolTip(stats.text())
 
     def _on_theme_changed(self, _colors) -> None:
         self._render()  # the gaps between tiles take the canvas colour

@@ -177,6 +177,10 @@ class FrameStats:
             snr = f"{self.snr:.3g}  ({10 * math.log10(max(self.snr, 1e-30)):+.1f} dB)"
         return f"t = {t}   ᾱ_t = {self.alphas_cumprod:.4f}   SNR = {snr}"
 
+    def short_text(self) -> str:
+        """The line for a narrow view (one of a sweep): t alone; the rest is in its tooltip."""
+        return "t = 0 (clean)" if self.t < 0 else f"t = {self.t}"
+
 
 def frame_stats(frame) -> FrameStats:
     alpha_bar = float(min(max(frame.alphas_cumprod, 0.0), 1.0))

@@ -273,7 +273,11 @@ class LatentViewer(QWidget):
             image, suffix = self.render(k, frame)
             view = self.image_views[k]
             view.set_image(image)
-            view.set_title(f"{html.escape(self.chains[k].label)} <span style='font-weight:normal'>· {suffix}</span>")
+            label = html.escape(self.chains[k].label)
+            # Three or more side by side: the chain's label alone, so they fit a laptop's width (the view
+            # buttons and the note under the views say what is shown), as the Sample tab's sweep does.
+            compact = sum(f is not None for f in frames) > 2
+            view.set_title(label if compact else f"{label} <span style='font-weight:normal'>· {suffix}</span>")
         self.stats.setText(frame_stats(frames[0]).text())
         self.schedule_plot.set_current(0, frames[0].t, frames[0].alphas_cumprod)
         if self.view == "latent":
