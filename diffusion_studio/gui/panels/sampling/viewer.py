@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ... import theme
 from ...widgets.image_view import ImageView
 from ...widgets.message_strip import MessageStrip
+from ...widgets.view_grid import arrange_views
 from .compare import paired_index
 from .frame_view import FrameView
 from .frames import VIEW_LABELS, VIEW_SHORT_NAMES, VIEWS
@@ -197,12 +198,8 @@ class ChainViewer(QWidget):
         self.variance_plot.clear()
 
     def _layout_views(self, count: int) -> None:
-        columns = count if count <= 4 else (count + 1) // 2
-        for k, frame_view in enumerate(self.views):
-            self._grid.removeWidget(frame_view)
-            if k < count:
-                self._grid.addWidget(frame_view, k // columns, k % columns)
-            frame_view.setVisible(k < count)
+        arrange_views(self._grid, self.views, count)
+        for frame_view in self.views:
             frame_view.set_compact(count > 2)
 
     def add_chain(self, index: int, label: str, timesteps, stride: int, alphas_cumprod: np.ndarray) -> Chain:

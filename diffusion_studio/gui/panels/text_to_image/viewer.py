@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QP
 from ... import theme
 from ...widgets.image_view import ImageView
 from ...widgets.message_strip import MessageStrip
+from ...widgets.view_grid import arrange_views
 from ..sampling.compare import paired_index
 from ..sampling.frames import frame_stats
 from ..sampling.schedule_marker import ScheduleMarkerPlot
@@ -276,7 +277,7 @@ class LatentViewer(QWidget):
             label = html.escape(self.chains[k].label)
             # Three or more side by side: the chain's label alone, so they fit a laptop's width (the view
             # buttons and the note under the views say what is shown), as the Sample tab's sweep does.
-            compact = sum(f is not None for f in frames) > 2
+            compact = len(self.chains) > 2
             view.set_title(label if compact else f"{label} <span style='font-weight:normal'>· {suffix}</span>")
         self.stats.setText(frame_stats(frames[0]).text())
         self.schedule_plot.set_current(0, frames[0].t, frames[0].alphas_cumprod)
@@ -340,12 +341,7 @@ class LatentViewer(QWidget):
 
     # -- internals -------------------------------------------------------------------------
     def _layout_chains(self, count: int) -> None:
-        columns = count if count <= 4 else (count + 1) // 2
-        for k, view in enumerate(self.image_views):
-            self._grid.removeWidget(view)
-            if k < count:
-                self._grid.addWidget(view, k // columns, k % columns)
-            view.setVisible(k < count)
+        arrange_views(self._grid, self.image_views, count)
 
     def _update_histogram(self, frames) -> None:
         for k, curve in enumerate(self._histogram_curves):
