@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 from diffusion_studio.core.forward import ForwardRenderer
 from diffusion_studio.core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES, make_schedule
 from diffusion_studio.gui.panels.forward import ForwardPanel
-from diffusion_studio.gui.schedule_choices import SCHEDULE_CHOICES
+from diffusion_studio.core.schedule_choices import SCHEDULE_CHOICES
 from diffusion_studio.gui.state import AppState
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QSlider
 
-from diffusion_studio.gui.panels.sampling.frames import (
+from diffusion_studio.core.frame_views import (
     compose_frame,
     frame_stats,
     grid_shape,

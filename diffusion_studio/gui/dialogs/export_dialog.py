@@ -38,7 +38,7 @@ from ...core.export.writers import MP4_MISSING
 from .. import theme
 from ..state import AppState
 from .export_form import ExportOptionsForm
-from .export_jobs import ExportOutcome, export_job, preview_job
+from ...core.export.jobs import ExportOutcome, export_job, preview_job
 
 __all__ = ["ExportDialog", "FORMAT_CHOICES", "ExportOutcome"]
 

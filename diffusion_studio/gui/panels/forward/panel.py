@@ -31,7 +31,7 @@ from ....core.errors import InputError
 from ....core.forward import ForwardRenderer, timestep_stats
 from ....core.schedules import NoiseSchedule, make_schedule
 from ... import theme
-from ...schedule_choices import SCHEDULE_CHOICES
+from ....core.schedule_choices import SCHEDULE_CHOICES
 from ...state import AppState
 from ...widgets.image_view import ImageView
 from ...widgets.timestep_slider import TimestepSlider

@@ -48,9 +48,9 @@ from ..forward.numbers import TimestepNumbers
 from ..sampling.timeline import TimelinePlayer
 from .canvas import PlaygroundCanvas
 from .data_controls import DataControls
-from .export import export_frames
-from .layers import difference_text, field_layers, follow_particle, follow_point, nearest
-from .reverse_run import ReverseRun
+from ....core.playground.animations import export_frames
+from ....core.playground.layers import difference_text, field_layers, follow_particle, follow_point, nearest
+from ....core.playground.reverse_run import ReverseRun
 from .sample_controls import SampleControls
 from .train_controls import LossPlot, TrainControls, describe_progress
 from .view_controls import ViewControls

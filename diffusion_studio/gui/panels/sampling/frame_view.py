@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QVBoxLayout, QW
 
 from ... import theme
 from ...widgets.image_view import ImageView
-from .frames import VIEW_PARTS, VIEW_SHORT_NAMES, FrameLayout, compose_frame, frame_stats, shown_parts
+from ....core.frame_views import VIEW_PARTS, VIEW_SHORT_NAMES, FrameLayout, compose_frame, frame_stats, shown_parts
 
 __all__ = ["FrameView"]
 

@@ -31,7 +31,7 @@ from ...widgets.message_strip import MessageStrip
 from ...widgets.view_grid import arrange_views
 from .compare import paired_index
 from .frame_view import FrameView
-from .frames import VIEW_LABELS, VIEW_SHORT_NAMES, VIEWS
+from ....core.frame_views import VIEW_LABELS, VIEW_SHORT_NAMES, VIEWS
 from .schedule_marker import ScheduleMarkerPlot
 from .timeline import TimelinePlayer
 from .variance_plot import VariancePlot

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QVBoxLa
 from ....core.schedules import SCHEDULE_PARAMS
 from ... import theme
 from ...widgets.param_control import ParamControl
-from ...schedule_choices import SCHEDULE_CHOICES
-from .entries import ScheduleEntry
+from ....core.schedule_choices import SCHEDULE_CHOICES
+from ....core.schedule_entries import ScheduleEntry
 
 __all__ = ["ScheduleEditor", "ParamSpec", "PARAM_SPECS", "GUI_MAX_TIMESTEPS"]
 

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from ... import theme
-from ...schedule_choices import SCHEDULE_CHOICES
-from .entries import ScheduleEntry
+from ....core.schedule_choices import SCHEDULE_CHOICES
+from ....core.schedule_entries import ScheduleEntry
 
 __all__ = ["OverlayList"]
 

@@ -36,7 +36,7 @@ from ...state import AppState
 from ...widgets.message_strip import MessageStrip
 from ...widgets.on_screen import OnScreenWatch, is_on_screen
 from .editor import ScheduleEditor
-from .entries import ScheduleEntry
+from ....core.schedule_entries import ScheduleEntry
 from .overlays import OverlayList
 from .plots import QUANTITIES, X_MODES, SchedulePlots
 from .readout import ScheduleReadout

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 from ....core.schedules import NoiseSchedule
 from ... import theme
 from ...widgets import plot_export
-from .entries import ScheduleEntry, compact_params, short_name
+from ....core.schedule_entries import ScheduleEntry, compact_params, short_name
 
 __all__ = ["Quantity", "QUANTITIES", "SchedulePlots", "X_MODES", "curve_data"]
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from ... import theme
-from .entries import ScheduleEntry
+from ....core.schedule_entries import ScheduleEntry
 
 __all__ = ["ScheduleReadout", "format_value"]
 

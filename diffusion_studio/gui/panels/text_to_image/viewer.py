@@ -23,7 +23,7 @@ from ...widgets.image_view import ImageView
 from ...widgets.message_strip import MessageStrip
 from ...widgets.view_grid import arrange_views
 from ..sampling.compare import paired_index
-from ..sampling.frames import frame_stats
+from ....core.frame_views import frame_stats
 from ..sampling.schedule_marker import ScheduleMarkerPlot
 from ..sampling.timeline import TimelinePlayer
 from ....core.text_to_image import views as latent_views

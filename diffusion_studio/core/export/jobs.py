@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ...core.export import compose_frames, estimate_size, iter_export
+from .api import compose_frames, estimate_size, iter_export
 
 __all__ = ["ExportOutcome", "export_job", "preview_job"]
 

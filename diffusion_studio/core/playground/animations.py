@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ....core.errors import InputError
-from ....core.export import parse_t_spec
-from ....core.playground.datasets import check_points
-from ....core.playground.render import ForwardFrames, RenderStyle, ReverseFrames
-from ....core.playground.scene import PlaygroundScene
+from ..errors import InputError
+from ..export import parse_t_spec
+from .datasets import check_points
+from .render import ForwardFrames, RenderStyle, ReverseFrames
+from .scene import PlaygroundScene
 from .reverse_run import ReverseRun
 
 __all__ = ["export_frames", "FORWARD_FRAMES"]

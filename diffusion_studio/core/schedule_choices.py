@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES
+from .schedules import SCHEDULE_ALIASES, SCHEDULE_NAMES
 
 __all__ = ["SCHEDULE_CHOICES", "schedule_label"]
 

@@ -8,9 +8,9 @@ from typing import Callable
 
 import numpy as np
 
-from ....core.playground.grid_fields import field_vectors, ideal_x0_direct
-from ....core.playground.render import arrow_segments
-from ....core.playground.scene import FieldSample, PlaygroundScene
+from .grid_fields import field_vectors, ideal_x0_direct
+from .render import arrow_segments
+from .scene import FieldSample, PlaygroundScene
 
 __all__ = ["FieldLayers", "Followed", "field_layers", "difference_text", "follow_point", "follow_particle", "nearest"]
 

@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 
-from ....core.playground.trajectories import Trajectories, TrajectoryFrame
+from .trajectories import Trajectories, TrajectoryFrame
 
 __all__ = ["ReverseRun"]
 

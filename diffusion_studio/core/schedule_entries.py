@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from ....core.schedules import SCHEDULE_PARAMS, NoiseSchedule, ScheduleError, make_schedule
+from .schedules import SCHEDULE_PARAMS, NoiseSchedule, ScheduleError, make_schedule
 
 __all__ = ["ScheduleEntry", "SHORT_NAMES", "short_name", "compact_params"]
 
